@@ -1,0 +1,6 @@
+# Modules each fuzz target links (paths under src/, without .c); jansson comes from the
+# Makefile's libraries.
+fuzz_qs_DEPS     := core/qs core/params core/timefmt core/mem
+fuzz_time_DEPS   := core/timefmt
+fuzz_router_DEPS := core/router core/qs core/mem
+fuzz_json_DEPS   := core/jsonw core/buf core/mem core/timefmt

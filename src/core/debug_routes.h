@@ -1,0 +1,13 @@
+/*
+ * debug_routes: the /api/v1/_debug routes exist to prove the platform from outside (a query that
+ * takes a while, a JSON body round trip). Registered only when STRATA_DEBUG_ROUTES=true;
+ * never enable them in production.
+ */
+#ifndef STRATA_DEBUG_ROUTES_H
+#define STRATA_DEBUG_ROUTES_H
+
+#include "core/router.h"
+
+extern const struct route debug_routes[]; /* ends with a NULL method */
+
+#endif

@@ -1,0 +1,8 @@
+# Modules each unit test links (paths under src/, without .c): the module under test and
+# what it truly uses, nothing more.
+test_jsonw_DEPS   := core/jsonw core/buf core/mem core/timefmt
+test_qs_DEPS      := core/qs core/mem core/buf
+test_timefmt_DEPS := core/timefmt
+test_problem_DEPS := core/problem core/jsonw core/buf core/mem core/timefmt
+test_params_DEPS  := core/params core/qs core/timefmt core/mem
+test_router_DEPS  := core/router core/qs core/mem
