@@ -14,6 +14,7 @@
 #include "core/debug_routes.h"
 #include "core/health.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/migrate.h"
 #include "core/router.h"
 #include "core/server.h"
@@ -78,7 +79,7 @@ static int cmd_serve(void)
         return 1;
     struct router *r = router_new();
     int status = 1;
-    if (add_routes(r, health_routes) < 0)
+    if (add_routes(r, health_routes) < 0 || add_routes(r, metrics_routes) < 0)
         goto out;
     if (cfg.debug_routes && add_routes(r, debug_routes) < 0)
         goto out;

@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "core/jsonw.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/mem.h"
 #include "core/server.h"
 #include "core/http_internal.h"
@@ -276,6 +277,13 @@ static const char *cors_allowed_origin(struct http_req *r)
     return NULL;
 }
 
+static void observe(struct http_req *r, int status)
+{
+    const char *m = r->req ? r->req->method.base : "OTHER";
+    size_t ml = r->req ? r->req->method.len : 5;
+    metrics_observe_request(r->route, m, ml, status, (double)(mono_ns() - r->start_ns) / 1e9);
+}
+
 static void log_access(struct http_req *r, int status, size_t bytes)
 {
     struct log_line l;
@@ -324,6 +332,7 @@ void http_reply(struct http_req *r, int status, const char *content_type, const 
         add_header(r, "Connection", "close");
     req->res.content_length = len;
     log_access(r, r->priv->client_gone ? 499 : status, len);
+    observe(r, r->priv->client_gone ? 499 : status);
     bool head = req->method.len == 4 && !memcmp(req->method.base, "HEAD", 4);
     char *copy = NULL;
     if (len && !head) {
@@ -498,6 +507,7 @@ static void on_dispose(void *p)
         /* the client left before the answer: 499 as nginx logs it */
         r->responded = true;
         log_access(r, 499, 0);
+        observe(r, 499);
     }
     r->req = NULL;
     r->loop->inflight--;

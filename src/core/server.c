@@ -16,6 +16,7 @@
 #include "core/db.h"
 #include "core/http_internal.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/mem.h"
 
 static h2o_globalconf_t globalconf;
@@ -161,6 +162,9 @@ static void on_stop_msg(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages
 static void on_tick(h2o_timeout_entry_t *e)
 {
     struct http_loop *L = H2O_STRUCT_FROM_MEMBER(struct http_loop, tick_entry, e);
+    struct db_pool_stats st;
+    db_pool_get_stats(L->db, &st);
+    metrics_publish_loop(L->idx, L->inflight, L->conns, &st);
     if (L->stopping) {
         if (L->inflight == 0) {
             L->done = true;
@@ -240,6 +244,7 @@ int server_run(const struct router *router)
         if (router_at(router, i)->body_limit > max_body)
             max_body = router_at(router, i)->body_limit;
 
+    metrics_init(router, nloops);
     h2o_config_init(&globalconf);
     globalconf.server_name = h2o_iovec_init(H2O_STRLIT("strata"));
     globalconf.max_request_entity_size = max_body;
