@@ -96,6 +96,112 @@ static const struct param_spec item_path[] = {
     {.name = NULL},
 };
 
+/* A transaction on a connection of its own: two statements must see the same transaction id,
+ * and a rollback must leave nothing behind. */
+static const struct db_stmt stmt_txid = {"core_debug_txid", "SELECT txid_current()::text", 0, DB_FAST};
+
+struct tx_probe {
+    struct http_req *r;
+    struct db_tx *tx;
+    char first[32];
+    bool same;
+    bool commit;
+};
+
+static void tx_probe_free(void *p)
+{
+    free(p);
+}
+
+static void end_tx(struct http_req *r, bool commit);
+
+static void on_tx_end(void *arg, const struct db_result *res)
+{
+    struct http_req *r = arg;
+    struct tx_probe *t = r->app;
+    if (res->err) {
+        http_reply_db_error(r, res);
+        http_release(r);
+        return;
+    }
+    struct buf b;
+    struct jsonw w;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_obj_begin(&w);
+    jsonw_kv_bool(&w, "same_transaction", t->same);
+    jsonw_kv_str(&w, "outcome", t->commit ? "committed" : "rolled back");
+    jsonw_obj_end(&w);
+    http_reply_json(r, 200, &b); /* ignored when the client has left */
+    http_release(r);
+}
+
+static void end_tx(struct http_req *r, bool commit)
+{
+    struct tx_probe *t = r->app;
+    if (db_tx_end(t->tx, commit && r->req != NULL, on_tx_end, r) < 0) {
+        http_reply_problem(r, 500, "transaction could not end");
+        http_release(r);
+    }
+}
+
+static void on_txid2(void *arg, const struct db_result *res)
+{
+    struct http_req *r = arg;
+    struct tx_probe *t = r->app;
+    t->same = !res->err && !strcmp(PQgetvalue(res->res, 0, 0), t->first);
+    end_tx(r, t->commit && !res->err);
+}
+
+static void on_txid1(void *arg, const struct db_result *res)
+{
+    struct http_req *r = arg;
+    struct tx_probe *t = r->app;
+    if (res->err || !r->req) {
+        end_tx(r, false);
+        return;
+    }
+    snprintf(t->first, sizeof t->first, "%s", PQgetvalue(res->res, 0, 0));
+    if (db_tx_query(t->tx, &stmt_txid, NULL, on_txid2, r) < 0)
+        end_tx(r, false);
+}
+
+static void on_tx_begun(void *arg, struct db_tx *tx, int err)
+{
+    struct http_req *r = arg;
+    struct tx_probe *t = r->app;
+    if (err) {
+        struct db_result res = {err, NULL, "", false};
+        http_reply_db_error(r, &res);
+        http_release(r);
+        return;
+    }
+    t->tx = tx;
+    if (!r->req || db_tx_query(tx, &stmt_txid, NULL, on_txid1, r) < 0)
+        end_tx(r, false);
+}
+
+static void tx_handler(struct http_req *r)
+{
+    struct tx_probe *t = calloc(1, sizeof *t);
+    t->r = r;
+    t->commit = !r->params[0].b;
+    r->app = t;
+    r->app_free = tx_probe_free;
+    http_hold(r);
+    int rc = db_tx_begin(r->db, on_tx_begun, r);
+    if (rc < 0) {
+        http_release(r);
+        struct db_result res = {rc, NULL, "", false};
+        http_reply_db_error(r, &res);
+    }
+}
+
+static const struct param_spec tx_params[] = {
+    {.name = "rollback", .type = PARAM_BOOL, .def = "false", .help = "end with ROLLBACK instead of COMMIT"},
+    {.name = NULL},
+};
+
 static const struct param_spec sleep_params[] = {
     {.name = "seconds", .type = PARAM_FLOAT, .flags = PARAM_REQUIRED | PARAM_BOUNDED, .fmin = 0, .fmax = 60,
      .help = "how long the database sleeps"},
@@ -114,5 +220,8 @@ const struct route debug_routes[] = {
      .content_types = json_only, .summary = "Echoes a JSON body (diagnostics)", .tag = "debug", .errors = errs_echo},
     {.method = "GET", .path = "/api/v1/_debug/items/{id}", .handler = item_handler, .path_params = item_path,
      .summary = "Primary-key lookup of a benchmark row (diagnostics)", .tag = "debug", .errors = errs_item},
+    {.method = "GET", .path = "/api/v1/_debug/tx", .handler = tx_handler, .query = tx_params,
+     .summary = "Two statements in one transaction on a lent connection (diagnostics)", .tag = "debug",
+     .errors = errs_sleep},
     {.method = NULL},
 };

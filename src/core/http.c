@@ -499,6 +499,17 @@ static void req_free(struct http_req *r)
     free(r);
 }
 
+void http_hold(struct http_req *r)
+{
+    r->holds++;
+}
+
+void http_release(struct http_req *r)
+{
+    if (--r->holds == 0 && !r->req)
+        req_free(r);
+}
+
 static void on_dispose(void *p)
 {
     struct http_req *r = *(struct http_req **)p;
@@ -511,7 +522,8 @@ static void on_dispose(void *p)
     }
     r->req = NULL;
     r->loop->inflight--;
-    req_free(r);
+    if (r->holds == 0)
+        req_free(r);
 }
 
 static void on_timeout(h2o_timeout_entry_t *e)

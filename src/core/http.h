@@ -50,6 +50,7 @@ struct http_req {
     void (*pending_cb)(struct http_req *r, const struct db_result *res);
     void *app;                  /* the handler's own state; freed with app_free */
     void (*app_free)(void *app);
+    unsigned holds;             /* async work outside http_db_query in progress (http_hold) */
     struct http_req_private *priv;
 };
 
@@ -73,6 +74,12 @@ const char *http_header(const struct http_req *r, const char *name, size_t *len)
  * already sent and the error returned; otherwise cb runs later (unless the client leaves). */
 int http_db_query(struct http_req *r, const struct db_stmt *st, const char *const *values,
                   void (*cb)(struct http_req *r, const struct db_result *res));
+
+/* For async work that is not an http_db_query (a transaction, an outgoing call): the request
+ * stays allocated until every hold is released, even if the client leaves (then r->req is
+ * NULL and replies are ignored; the work should wind down, e.g. roll back). */
+void http_hold(struct http_req *r);
+void http_release(struct http_req *r);
 
 /* Parameter lookup by name (route->query order is faster: r->params[i]). */
 const struct param_value *http_param(const struct http_req *r, const char *name);
