@@ -34,6 +34,7 @@ static void usage(FILE *f)
             "  all           every role in one process (development, small installs)\n"
             "  migrate       apply pending database migrations and exit\n"
             "  config --print [--show-secrets]   effective settings as KEY='value'  # source\n"
+            "  config --markdown                 the settings table (README)\n"
             "  version       print the version\n"
             "\n"
             "Every setting can be given as --name value (see `strata config --print`).\n");
@@ -147,12 +148,14 @@ int main(int argc, char **argv)
     log_set_level(cfg.log_level);
     int status = 2;
     if (!strcmp(cmd, "config")) {
-        bool print = false, secrets = false;
+        bool print = false, secrets = false, markdown = false;
         for (int i = 1; i < sargc; i++) {
             if (!strcmp(sargv[i], "--print"))
                 print = true;
             else if (!strcmp(sargv[i], "--show-secrets"))
                 secrets = true;
+            else if (!strcmp(sargv[i], "--markdown"))
+                print = markdown = true;
             else {
                 fprintf(stderr, "strata: unknown argument to config: %s\n", sargv[i]);
                 goto out;
@@ -164,7 +167,10 @@ int main(int argc, char **argv)
         }
         struct buf b;
         buf_init(&b);
-        config_print(&b, secrets);
+        if (markdown)
+            config_print_markdown(&b);
+        else
+            config_print(&b, secrets);
         fwrite(b.data ? b.data : "", 1, b.len, stdout);
         buf_cleanup(&b);
         status = 0;

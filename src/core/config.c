@@ -37,7 +37,7 @@ static const struct config_setting core_settings[] = {
     {"client_timeout", CFG_DURATION, "10s", &cfg.client_timeout_ms, 0, 100, 3600 * 1000, NULL,
      "time a client has to send a complete request; slow clients are cut off"},
     {"idle_timeout", CFG_DURATION, "60s", &cfg.idle_timeout_ms, 0, 100, 3600 * 1000, NULL,
-     "keep-alive connections idle longer than this are closed"},
+     "HTTP/2 connections idle longer than this are closed (HTTP/1.1 idle keep-alive is bounded by client_timeout)"},
     {"shutdown_grace", CFG_DURATION, "10s", &cfg.shutdown_grace_ms, 0, 0, 3600 * 1000, NULL,
      "on SIGTERM/SIGINT, time in-flight requests get to finish"},
     {"cors_origins", CFG_STRING, "", &cfg.cors_origins, 0, 0, 0, NULL,
@@ -454,6 +454,22 @@ void config_print(struct buf *out, bool show_secrets)
                 v = "********";
             shell_quote(out, v ? v : "");
             buf_printf(out, "  # %s\n", src_names[sources[t][i]]);
+        }
+    }
+}
+
+void config_print_markdown(struct buf *out)
+{
+    buf_puts(out, "| environment | flag / INI key | default | meaning |\n|---|---|---|---|\n");
+    for (size_t t = 0; t < ntables; t++) {
+        for (size_t i = 0; tables[t][i].name; i++) {
+            const struct config_setting *s = &tables[t][i];
+            char env[96], flag[96];
+            env_name(s, env, sizeof env);
+            flag_name(s, flag, sizeof flag);
+            buf_printf(out, "| `%s` | `%s` / `%s` | %s%s%s | %s%s |\n", env, flag, s->name, s->def[0] ? "`" : "",
+                       s->def[0] ? s->def : "(empty)", s->def[0] ? "`" : "", s->help,
+                       (s->flags & CFG_SECRET) ? " (secret)" : "");
         }
     }
 }

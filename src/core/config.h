@@ -83,6 +83,8 @@ void config_register(const struct config_setting *table);
 int config_load(const char *file, int *argc, char **argv, char *err, size_t errlen) STRATA_MUST_CHECK;
 /* KEY='value'  # source  lines for every setting, secrets masked. */
 void config_print(struct buf *out, bool show_secrets);
+/* The settings as a Markdown table (README): env var, flag, default, meaning. */
+void config_print_markdown(struct buf *out);
 void config_free(void);
 
 /* Parsers, exposed for tests and for other modules' values. */
