@@ -1,6 +1,7 @@
 #include "core/buf.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/mem.h"
@@ -58,7 +59,7 @@ void buf_putc(struct buf *b, char c)
     b->data[b->len] = '\0';
 }
 
-void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);

@@ -410,7 +410,7 @@ static void conn_fail(struct db_conn *c, const char *why)
 {
     struct db_pool *p = c->pool;
     bool was_ready = c->state == C_READY;
-    if (was_ready || !c->ever_ready || c->backoff_idx == 0) {
+    if (!p->closing && (was_ready || !c->ever_ready || c->backoff_idx == 0)) {
         char msg[256];
         snprintf(msg, sizeof msg, "%s", why ? why : "");
         size_t l = strlen(msg);

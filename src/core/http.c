@@ -329,7 +329,7 @@ void http_reply(struct http_req *r, int status, const char *content_type, const 
         add_header(r, "Vary", "Origin");
     }
     if (r->loop->stopping)
-        add_header(r, "Connection", "close");
+        req->http1_is_persistent = 0; /* H2O then answers Connection: close */
     req->res.content_length = len;
     log_access(r, r->priv->client_gone ? 499 : status, len);
     observe(r, r->priv->client_gone ? 499 : status);

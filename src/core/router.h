@@ -3,7 +3,11 @@
  * segments, each a literal or a {name} parameter; a literal segment wins over a parameter at
  * the same depth ("/items/stream" before "/items/{id}"). HEAD matches GET routes. A path
  * that matches no template is ROUTER_NOT_FOUND; a path that matches with another method is
- * ROUTER_METHOD_NOT_ALLOWED with the Allow list filled.
+ * ROUTER_METHOD_NOT_ALLOWED with the Allow list filled. When several templates match a path,
+ * the first in precedence order that takes the method wins, and Allow lists every method any
+ * of them takes. Paths are given without the query; a trailing slash makes another path.
+ * Literal segments compare with the raw request segment; {param} values are percent-decoded
+ * and never empty.
  *
  * The route declaration is the one place where a route states its permission, limits,
  * parameters and errors; the server enforces them and the OpenAPI document is rendered from
@@ -67,6 +71,7 @@ void router_free(struct router *r);
 /* Registers a route. STRATA_EINVAL for a malformed template, STRATA_EDUP when the same
  * method and template shape is already registered. */
 int router_add(struct router *r, const struct route *route) STRATA_MUST_CHECK;
+/* Fills m on every result; call router_match_cleanup(m) after each call to free the values. */
 enum router_result router_match(const struct router *r, const char *method, size_t method_len,
                                 const char *path, size_t path_len, struct router_match *m);
 void router_match_cleanup(struct router_match *m);

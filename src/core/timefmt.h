@@ -10,7 +10,9 @@
  *   ...Z | ...z | ...+02:00 | ...-0530 | ...+02     offsets
  *   't' or ' ' as date/time separator.
  * Years 0001..9999; month, day (per month, leap years), hour 0..23, minute 0..59,
- * second 0..60 (a leap second 60 is read as 59.999999). Anything else is STRATA_EINVAL.
+ * second 0..60 (a leap second 60 is read as 59.999999). The instant, after its offset, must
+ * also fall in years 0001..9999 UTC, so every parsed time formats back to a parseable string.
+ * Anything else is STRATA_EINVAL.
  *
  * Output is RFC 3339 UTC with milliseconds: 2023-08-04T12:34:56.123Z.
  */

@@ -6,3 +6,4 @@ test_timefmt_DEPS := core/timefmt
 test_problem_DEPS := core/problem core/jsonw core/buf core/mem core/timefmt
 test_params_DEPS  := core/params core/qs core/timefmt core/mem
 test_router_DEPS  := core/router core/qs core/mem
+test_openapi_DEPS := core/openapi core/router core/params core/qs core/timefmt core/jsonw core/problem core/buf core/mem
