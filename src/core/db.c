@@ -16,6 +16,7 @@
 
 #define MAX_STMTS 512
 #define MAX_RETRIES 3
+#define MAX_ABORT_RETRIES 1000
 #define N_BACKOFF 7
 
 static const uint64_t backoff_ms[N_BACKOFF] = {100, 200, 400, 800, 1600, 3200, 5000};
@@ -500,9 +501,12 @@ static void complete(struct db_conn *c, struct db_query *it)
 {
     struct db_pool *p = c->pool;
     if (it->kind == ITEM_PREPARE) {
-        if (!it->res || PQresultStatus(it->res) != PGRES_COMMAND_OK) {
+        ExecStatusType pst = it->res ? PQresultStatus(it->res) : PGRES_FATAL_ERROR;
+        if (pst != PGRES_COMMAND_OK) {
+            /* not prepared on this connection: the next use prepares again */
             c->prepared[it->stmt_idx / 64] &= ~(1ull << (it->stmt_idx % 64));
-            if (it->for_query) {
+            /* aborted by an earlier error is not a failure of this statement's SQL */
+            if (it->for_query && pst != PGRES_PIPELINE_ABORTED) {
                 it->for_query->prepare_failed = true;
                 const char *ss = it->res ? PQresultErrorField(it->res, PG_DIAG_SQLSTATE) : NULL;
                 snprintf(it->for_query->prepare_sqlstate, 6, "%s", ss ? ss : "");
@@ -523,8 +527,9 @@ static void complete(struct db_conn *c, struct db_query *it)
         if (it->prepare_failed) {
             p->stats.errors++;
             deliver(it, STRATA_EIO, NULL, it->prepare_sqlstate, false);
-        } else if (!it->abandoned && it->retries >= 0 && it->retries < MAX_RETRIES && conn_queue(c)) {
-            /* it never ran: send it again in the next batch */
+        } else if (!it->abandoned && it->retries >= 0 && it->retries < MAX_ABORT_RETRIES && conn_queue(c)) {
+            /* it never ran: send it again in the next batch. Each round the statement that
+             * failed first leaves the batch, so this ends; the cap only guards against bugs. */
             it->retries++;
             PQclear(it->res);
             it->res = NULL;
@@ -541,6 +546,19 @@ static void complete(struct db_conn *c, struct db_query *it)
     default: {
         const char *ss = it->res ? PQresultErrorField(it->res, PG_DIAG_SQLSTATE) : NULL;
         bool cancelled = ss && !strcmp(ss, "57014");
+        if (ss && !strcmp(ss, "26000") && !it->abandoned && it->retries >= 0 && it->retries < MAX_RETRIES &&
+            conn_queue(c)) {
+            /* its PREPARE, sent for an earlier statement in another sync segment, failed: the
+             * statement never ran; prepare again and resend */
+            c->prepared[it->stmt_idx / 64] &= ~(1ull << (it->stmt_idx % 64));
+            it->retries++;
+            PQclear(it->res);
+            it->res = NULL;
+            it->state = Q_WAITING;
+            q_push_front(conn_queue(c), it);
+            kick(p);
+            return;
+        }
         if (cancelled && !it->abandoned && it->retries >= 0 && it->retries < MAX_RETRIES &&
             c->cancel_sent_ms && now_ms(p) - c->cancel_sent_ms < 5000 && conn_queue(c)) {
             /* hit by a cancel meant for the statement before it */
@@ -733,12 +751,18 @@ static void dispatch_group(struct db_group *g)
         if (!best || best->ninflight >= (unsigned)depth)
             break;
         struct db_query *it = g->waiting.head;
+        bool isolate = it->st && (it->st->flags & DB_WRITE);
         q_remove(&g->waiting, it);
-        if (!send_item(best, it)) {
+        if (isolate)
+            conn_sync(best); /* close the batch before: nothing of others shares its transaction */
+        if (best->state != C_READY || !send_item(best, it)) {
             q_push_front(&g->waiting, it);
-            conn_fail(best, PQerrorMessage(best->pg));
+            if (best->state == C_READY)
+                conn_fail(best, PQerrorMessage(best->pg));
             continue;
         }
+        if (isolate)
+            conn_sync(best);
     }
     for (unsigned i = 0; i < g->n; i++)
         if (g->conns[i].state == C_READY)
@@ -926,7 +950,7 @@ static void tx_send_ctl(struct db_tx *tx, const char *sql, db_cb cb, void *arg)
     it->arg = arg;
     it->tx = tx;
     it->state = Q_WAITING;
-    it->retries = MAX_RETRIES; /* never resent */
+    it->retries = MAX_ABORT_RETRIES; /* never resent */
     q_push_back(&tx->queue, it);
     kick(tx->pool);
 }
@@ -979,7 +1003,7 @@ int db_tx_query(struct db_tx *tx, const struct db_stmt *st, const char *const *v
     struct db_query *it = item_new(st, values, cb, arg);
     it->tx = tx;
     it->state = Q_WAITING;
-    it->retries = MAX_RETRIES; /* inside a transaction nothing is resent */
+    it->retries = MAX_ABORT_RETRIES; /* inside a transaction nothing is resent */
     q_push_back(&tx->queue, it);
     kick(tx->pool);
     return 0;

@@ -33,12 +33,22 @@ struct st_h2o_evloop_t;
 
 enum db_class { DB_FAST = 0, DB_SLOW = 1 };
 
-/* A prepared statement. Declare them static; register all before db_pool_new. */
+/* Statement flags. */
+enum db_stmt_flag {
+    /* The statement changes data. In pipeline mode every statement up to a Sync shares one
+     * implicit transaction, so a failing neighbour would roll a write back after its caller
+     * was told it succeeded: a writing statement is therefore always sent between two Syncs
+     * of its own. */
+    DB_WRITE = 1u << 0,
+};
+
+/* A prepared statement. Declare them static. */
 struct db_stmt {
     const char *name; /* unique, e.g. "core_schema_version" */
     const char *sql;
     int nparams;
     enum db_class cls;
+    unsigned flags; /* enum db_stmt_flag */
 };
 
 struct db_result {

@@ -8,7 +8,7 @@
 #include "core/jsonw.h"
 
 static const struct db_stmt stmt_sleep = {
-    "core_debug_sleep", "SELECT pg_sleep($1::float8)", 1, DB_FAST,
+    .name = "core_debug_sleep", .sql = "SELECT pg_sleep($1::float8)", .nparams = 1, .cls = DB_FAST,
 };
 
 static void on_slept(struct http_req *r, const struct db_result *res)
@@ -50,9 +50,10 @@ static void echo_handler(struct http_req *r)
 /* Primary-key lookup through the same router, pool and JSON path as app routes; the
  * benchmark (bench/) creates and fills bench_items. Without that table it answers 404. */
 static const struct db_stmt stmt_item = {
-    "core_debug_item",
-    "SELECT id, name, value, extract(epoch FROM created_at)::float8 * 1e6 FROM bench_items WHERE id = $1::bigint",
-    1, DB_FAST,
+    .name = "core_debug_item",
+    .sql = "SELECT id, name, value, extract(epoch FROM created_at)::float8 * 1e6 FROM bench_items WHERE id = $1::bigint",
+    .nparams = 1,
+    .cls = DB_FAST,
 };
 
 static void on_item(struct http_req *r, const struct db_result *res)
@@ -98,7 +99,7 @@ static const struct param_spec item_path[] = {
 
 /* A transaction on a connection of its own: two statements must see the same transaction id,
  * and a rollback must leave nothing behind. */
-static const struct db_stmt stmt_txid = {"core_debug_txid", "SELECT txid_current()::text", 0, DB_FAST};
+static const struct db_stmt stmt_txid = {.name = "core_debug_txid", .sql = "SELECT txid_current()::text"};
 
 struct tx_probe {
     struct http_req *r;
@@ -202,6 +203,33 @@ static const struct param_spec tx_params[] = {
     {.name = NULL},
 };
 
+/* A write that needs no table: NOTIFY is transactional, so a notification that arrives proves
+ * its statement committed even when failing statements of other requests shared the pipeline. */
+static const struct db_stmt stmt_notify = {
+    .name = "core_debug_notify", .sql = "SELECT pg_notify($1, $2)", .nparams = 2, .flags = DB_WRITE,
+};
+
+static void on_notified(struct http_req *r, const struct db_result *res)
+{
+    if (res->err) {
+        http_reply_db_error(r, res);
+        return;
+    }
+    http_reply(r, 204, NULL, "", 0);
+}
+
+static void notify_handler(struct http_req *r)
+{
+    const char *vals[] = {r->params[0].s, r->params[1].s};
+    (void)http_db_query(r, &stmt_notify, vals, on_notified);
+}
+
+static const struct param_spec notify_params[] = {
+    {.name = "channel", .type = PARAM_STRING, .flags = PARAM_REQUIRED, .max_len = 63, .help = "NOTIFY channel"},
+    {.name = "payload", .type = PARAM_STRING, .flags = PARAM_REQUIRED, .max_len = 200, .help = "NOTIFY payload"},
+    {.name = NULL},
+};
+
 static const struct param_spec sleep_params[] = {
     {.name = "seconds", .type = PARAM_FLOAT, .flags = PARAM_REQUIRED | PARAM_BOUNDED, .fmin = 0, .fmax = 60,
      .help = "how long the database sleeps"},
@@ -222,6 +250,9 @@ const struct route debug_routes[] = {
      .summary = "Primary-key lookup of a benchmark row (diagnostics)", .tag = "debug", .errors = errs_item},
     {.method = "GET", .path = "/api/v1/_debug/tx", .handler = tx_handler, .query = tx_params,
      .summary = "Two statements in one transaction on a lent connection (diagnostics)", .tag = "debug",
+     .errors = errs_sleep},
+    {.method = "POST", .path = "/api/v1/_debug/notify", .handler = notify_handler, .query = notify_params,
+     .success_status = 204, .summary = "pg_notify as a write statement (diagnostics)", .tag = "debug",
      .errors = errs_sleep},
     {.method = NULL},
 };

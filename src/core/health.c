@@ -8,7 +8,7 @@
 #include "core/migrate.h"
 
 static const struct db_stmt stmt_migrations = {
-    "core_migrations_applied", "SELECT count(*) FROM schema_migrations", 0, DB_FAST,
+    .name = "core_migrations_applied", .sql = "SELECT count(*) FROM schema_migrations", .cls = DB_FAST,
 };
 
 static void reply_status(struct http_req *r, const char *status)

@@ -17,6 +17,7 @@
 #include "core/http_internal.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/workpool.h"
 #include "core/mem.h"
 
 static h2o_globalconf_t globalconf;
@@ -196,6 +197,7 @@ static void *loop_main(void *arg)
         h2o_evloop_run(L->loop, 100);
     close_listener(L);
     h2o_multithread_unregister_receiver(L->mq, &L->rx);
+    h2o_multithread_unregister_receiver(L->mq, &L->work_rx);
     db_pool_free(L->db);
     L->db = NULL;
     return NULL;
@@ -267,6 +269,7 @@ int server_run(const struct router *router)
         loops[i].loop = h2o_evloop_create();
         loops[i].mq = h2o_multithread_create_queue(loops[i].loop);
         h2o_multithread_register_receiver(loops[i].mq, &loops[i].rx, on_stop_msg);
+        h2o_multithread_register_receiver(loops[i].mq, &loops[i].work_rx, workpool_on_replies);
         if (pthread_create(&loops[i].thread, NULL, loop_main, &loops[i]) != 0) {
             fprintf(stderr, "strata: cannot start thread: %s\n", strerror(errno));
             abort();

@@ -33,6 +33,7 @@ struct http_loop {
     h2o_multithread_queue_t *mq;
     h2o_multithread_receiver_t rx;
     h2o_multithread_message_t stop_msg;
+    h2o_multithread_receiver_t work_rx; /* workpool jobs finishing for this loop */
     h2o_timeout_t request_timeout;
     h2o_timeout_t tick;
     h2o_timeout_entry_t tick_entry;

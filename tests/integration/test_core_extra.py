@@ -180,3 +180,31 @@ def test_head_answers_like_get_without_a_body(start_strata):
     assert head.startswith(b"HTTP/1.1 200")
     assert b"content-length: 15" in head.lower()
     assert body == b""
+
+
+def test_writes_survive_failing_neighbours_in_the_pipeline(start_strata, db_url):
+    """A write shares no implicit transaction with other requests' statements: interleave
+    NOTIFYs (transactional writes) with statements that fail (no bench_items table), all on
+    one pipelined connection, and every NOTIFY the server confirmed must be delivered."""
+    s = start_strata(env={"STRATA_HTTP_THREADS": "1", "STRATA_DB_POOL_SIZE": "1"})
+    with psycopg.connect(db_url, autocommit=True) as listener:
+        listener.execute("LISTEN it_writes")
+
+        def one(i):
+            if i % 2:
+                return requests.get(f"{s.url}/api/v1/_debug/items/{i}", timeout=20).status_code
+            return requests.post(s.url + "/api/v1/_debug/notify", params={"channel": "it_writes", "payload": str(i)},
+                                 timeout=20).status_code
+        with concurrent.futures.ThreadPoolExecutor(24) as ex:
+            codes = list(ex.map(one, range(200)))
+        confirmed = {str(i) for i, c in enumerate(codes) if i % 2 == 0 and c == 204}
+        assert len(confirmed) == 100, codes
+        odd = [c for i, c in enumerate(codes) if i % 2]
+        assert all(c == 404 for c in odd), sorted(set(odd))
+        got = set()
+        listener.add_notify_handler(lambda n: got.add(n.payload))
+        deadline = time.monotonic() + 10
+        while got != confirmed and time.monotonic() < deadline:
+            listener.execute("SELECT 1")  # psycopg hands pending notifications to the handler
+            time.sleep(0.1)
+        assert got == confirmed, f"lost writes: {sorted(confirmed - got)[:10]}"
