@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/migrate.h"
+#include "core/openapi_routes.h"
 #include "core/router.h"
 #include "core/server.h"
 
@@ -80,7 +81,7 @@ static int cmd_serve(void)
         return 1;
     struct router *r = router_new();
     int status = 1;
-    if (add_routes(r, health_routes) < 0 || add_routes(r, metrics_routes) < 0)
+    if (add_routes(r, health_routes) < 0 || add_routes(r, metrics_routes) < 0 || add_routes(r, openapi_routes) < 0)
         goto out;
     if (cfg.debug_routes && add_routes(r, debug_routes) < 0)
         goto out;
@@ -140,6 +141,7 @@ int main(int argc, char **argv)
         printf("strata %s (libpq %d)\n", STRATA_VERSION, PQlibVersion());
         return 0;
     }
+    openapi_register_config();
     char err[512];
     if (config_load(config_file, &sargc, sargv, err, sizeof err) < 0) {
         fprintf(stderr, "strata: %s\n", err);
