@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# `make bench`: Strata's benchmarks against this machine's own limit, measured in the same run.
+# Never part of `make test`. See bench/README.md for what is measured and how to read it.
+#
+#  1. installs what is missing (scripts/deps.sh bench: wrk, PostgreSQL 15), builds build/strata
+#  2. starts a private PostgreSQL 15 cluster in a temp folder on a free port, creates the
+#     database and bench_items with BENCH_ROWS (1,000,000) rows, VACUUM ANALYZE, prewarm
+#  3. starts `build/strata serve` on a free port (debug routes on, log level warn), waits for
+#     /readyz, warms up
+#  4. BENCH_ROUNDS (3) interleaved rounds of: wrk static /healthz, wrk primary-key lookup
+#     /api/v1/_debug/items/<random id>, pgbench with the same SQL prepared -- BENCH_SECONDS (10)
+#     each, recording CPU per process (server, PostgreSQL, load generator, other)
+#  5. one lookup run with STRATA_LOG_LEVEL=info (the cost of access logs; BENCH_LOG_ROUND=0 skips)
+#  6. the load test: 1,000 concurrent keep-alive connections held ~10 s (BENCH_LOAD=0 skips)
+#  7. writes bench/results/<UTC timestamp>.jsonl, prints a table and, last, one line per target:
+#       RATIO lookup_vs_pgbench <x> target 1.0
+#       RATIO static_rps_per_core <x> target 40000
+#       LIMIT p99_lookup_ms <x> max 10
+# Exit status: 0 when every measurement ran without errors (missing a target is reported, not
+# failed); 1 on errors (non-2xx, socket errors, failed transactions, load test failure).
+# Everything started here is stopped by PID on exit, Ctrl-C included. Runs in about 3 minutes.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+
+BENCH_SECONDS=${BENCH_SECONDS:-10}
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+BENCH_CONNS=${BENCH_CONNS:-64}
+BENCH_ROWS=${BENCH_ROWS:-1000000}
+BENCH_PGBENCH_CLIENTS=${BENCH_PGBENCH_CLIENTS:-16}
+BENCH_WARMUP_SECONDS=${BENCH_WARMUP_SECONDS:-3}
+BENCH_LOG_ROUND=${BENCH_LOG_ROUND:-1}
+BENCH_LOAD=${BENCH_LOAD:-1}
+BENCH_LOAD_CONNS=${BENCH_LOAD_CONNS:-1000}
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+PY=/usr/bin/python3 # not the python3 on PATH (may be a pyenv shim without Debian's modules)
+DB=strata_bench
+
+say() { echo "bench: $*" >&2; }
+die() {
+    say "$*"
+    exit 1
+}
+
+# ---- 1. dependencies and build --------------------------------------------------------------
+if [ -x scripts/deps.sh ]; then
+    scripts/deps.sh bench
+else
+    missing=()
+    command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+    [ -x "$PGBIN/pgbench" ] || missing+=(postgresql-15 postgresql-15-postgis-3 postgresql-contrib)
+    if [ ${#missing[@]} -gt 0 ]; then
+        sudo=()
+        [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+        "${sudo[@]}" apt-get update
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    fi
+fi
+command -v wrk >/dev/null 2>&1 || die "wrk not found (apt-get install wrk)"
+[ -x "$PGBIN/pgbench" ] || die "$PGBIN/pgbench not found (apt-get install postgresql-15)"
+[ -x "$PY" ] || die "$PY not found"
+[ "$BENCH_ROWS" -ge 1000000 ] || say "note: BENCH_ROWS=$BENCH_ROWS, but bench/pgbench_lookup.sql draws ids up to 1,000,000"
+
+make --no-print-directory build >&2
+[ -x build/strata ] || die "build/strata missing after make build"
+
+# ---- cleanup: everything started here, by PID -------------------------------------------------
+TMP=$(mktemp -d /tmp/strata-bench.XXXXXX)
+chmod 755 "$TMP" # the postgres user must reach the data folder inside
+SERVER_PID=
+KEEP_TMP=0
+
+stop_server() {
+    local pid=$SERVER_PID i
+    [ -n "$pid" ] || return 0
+    SERVER_PID=
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        # a zombie (PID 1 here may not reap) counts as gone
+        [ "$(sed -n 's/.*) \([A-Za-z]\).*/\1/p' "/proc/$pid/stat" 2>/dev/null)" != Z ] || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null && [ "$(sed -n 's/.*) \([A-Za-z]\).*/\1/p' "/proc/$pid/stat" 2>/dev/null)" != Z ]; then
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    stop_server
+    if [ -f "$TMP/pg/data/postmaster.pid" ]; then
+        scripts/pg.sh stop "$TMP/pg/data" 2>/dev/null || say "could not stop PostgreSQL in $TMP/pg/data"
+    fi
+    if [ "$KEEP_TMP" = 1 ]; then
+        rm -rf "$TMP/pg/data"
+        say "logs kept in $TMP (server-*.log, pg/pg.log)"
+    else
+        rm -rf "$TMP"
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'KEEP_TMP=0; say interrupted; exit 130' INT TERM
+
+free_port() {
+    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# ---- 2. PostgreSQL and data -------------------------------------------------------------------
+PG_PORT=$(free_port)
+KEEP_TMP=1
+PG_PID=$(PG_EXTRA_OPTS="-c shared_buffers=256MB -c max_connections=100 -c fsync=off \
+-c synchronous_commit=off -c full_page_writes=off" scripts/pg.sh start "$TMP/pg/data" "$PG_PORT")
+scripts/pg.sh createdb "$PG_PORT" "$DB" # with postgis, which Strata's first migration needs
+psql_db() {
+    PGOPTIONS='-c client_min_messages=warning' "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 \
+        -h 127.0.0.1 -p "$PG_PORT" -U postgres -d "$DB" "$@"
+}
+say "loading $BENCH_ROWS rows into bench_items"
+t0=$SECONDS
+psql_db -v rows="$BENCH_ROWS" <<'SQL'
+CREATE TABLE bench_items (id bigint PRIMARY KEY, name text, value float8, created_at timestamptz);
+INSERT INTO bench_items
+SELECT g, 'item-' || g, (g * 7919 % 100000) / 100.0,
+       timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second'
+FROM generate_series(1::bigint, :rows::bigint) AS g;
+VACUUM ANALYZE bench_items;
+SQL
+# Table and index into shared_buffers, so that round 1 is not a cold-cache round.
+if psql_db -c 'CREATE EXTENSION IF NOT EXISTS pg_prewarm' 2>/dev/null; then
+    psql_db -tAc "SELECT pg_prewarm('bench_items'), pg_prewarm('bench_items_pkey')" >/dev/null
+fi
+say "data ready in $((SECONDS - t0)) s ($(psql_db -tAc "SELECT pg_size_pretty(pg_total_relation_size('bench_items'))"))"
+
+# ---- 3. the server ----------------------------------------------------------------------------
+HTTP_PORT=$(free_port)
+URL=http://127.0.0.1:$HTTP_PORT
+# The server, PostgreSQL (pg.sh) and each load generator (measure.py) run in sessions of their
+# own, as separate services would. Linux's autogroup scheduler (kernel.sched_autogroup_enabled,
+# on by default) shares CPU between sessions first: with wrk in the server's session, wrk's p99
+# was 250-960 ms instead of 10-17 ms. setsid execs (no fork here: we are not a group leader), so
+# $! is the server itself; Ctrl-C does not reach it, the EXIT trap stops it.
+start_server() { # $1 = log level
+    local level=$1 i
+    mkdir -p "$TMP/var"
+    STRATA_HTTP_ADDR=127.0.0.1:$HTTP_PORT \
+        STRATA_DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/$DB" \
+        STRATA_DEBUG_ROUTES=true STRATA_LOG_LEVEL=$level STRATA_ENV=development \
+        STRATA_VAR_DIR="$TMP/var" STRATA_MAX_CONNECTIONS=4096 STRATA_SHUTDOWN_GRACE=2s \
+        setsid build/strata serve >>"$TMP/server-$level.log" 2>&1 &
+    SERVER_PID=$!
+    for i in $(seq 1 300); do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            tail -n 20 "$TMP/server-$level.log" >&2 || true
+            die "build/strata serve exited during start (log above)"
+        fi
+        if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL/readyz" 2>/dev/null)" = 200 ]; then
+            [ "$(cat "/proc/$SERVER_PID/comm" 2>/dev/null)" = strata ] ||
+                die "pid $SERVER_PID is not the server (setsid forked?): CPU accounting would be wrong"
+            say "server ready: $URL (pid $SERVER_PID, log level $level, $(nproc) cores)"
+            return 0
+        fi
+        sleep 0.1
+    done
+    tail -n 20 "$TMP/server-$level.log" >&2 || true
+    die "server not ready on $URL after 30 s"
+}
+start_server warn
+code=$(curl -s -o "$TMP/probe.json" -w '%{http_code}' "$URL/api/v1/_debug/items/42")
+[ "$code" = 200 ] || die "lookup probe answered $code: $(cat "$TMP/probe.json")"
+
+# ---- 4. measurements --------------------------------------------------------------------------
+mkdir -p bench/results
+RUN=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=bench/results/$RUN.jsonl
+export BENCH_ROWS
+M=("$PY" bench/measure.py --out "$OUT" --run "$RUN" --url "$URL" --postmaster-pid "$PG_PID"
+    --pg-port "$PG_PORT" --db "$DB" --pgbench "$PGBIN/pgbench" --conns "$BENCH_CONNS"
+    --wrk-threads "$(nproc)" --pgbench-clients "$BENCH_PGBENCH_CLIENTS" --pgbench-threads "$(nproc)")
+say "warm-up"
+"${M[@]}" warmup --server-pid "$SERVER_PID" --seconds "$BENCH_WARMUP_SECONDS"
+say "$BENCH_ROUNDS rounds of static, lookup, pgbench, $BENCH_SECONDS s each ($BENCH_CONNS wrk connections, $BENCH_PGBENCH_CLIENTS pgbench clients)"
+"${M[@]}" rounds --server-pid "$SERVER_PID" --seconds "$BENCH_SECONDS" --rounds "$BENCH_ROUNDS"
+
+# ---- 5. the cost of access logs: one lookup run at log level info ------------------------------
+if [ "$BENCH_LOG_ROUND" = 1 ]; then
+    stop_server
+    start_server info
+    "${M[@]}" warmup --server-pid "$SERVER_PID" --seconds 1 >/dev/null
+    "${M[@]}" single --kind lookup_log_info --log-level info --server-pid "$SERVER_PID" --seconds "$BENCH_SECONDS"
+    say "access log written at level info: $(wc -l <"$TMP/server-info.log") lines, $(du -h "$TMP/server-info.log" | cut -f1)"
+    stop_server
+    start_server warn
+fi
+
+# ---- 6. load test -------------------------------------------------------------------------------
+load_rc=0
+if [ "$BENCH_LOAD" = 1 ]; then
+    say "load test: $BENCH_LOAD_CONNS concurrent keep-alive connections"
+    "$PY" bench/load_1000_conns.py "$URL" --conns "$BENCH_LOAD_CONNS" --hold 10 --deadline 60 \
+        --jsonl "$OUT" --run "$RUN" >/dev/null || load_rc=$?
+fi
+if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    tail -n 20 "$TMP/server-warn.log" >&2 || true
+    die "the server died during the load test"
+fi
+# (at shutdown the server logs "db connection lost ... pool closing" at level error: not counted)
+if grep '"level":"error"' "$TMP"/server-*.log 2>/dev/null | grep -vq 'pool closing'; then
+    say "server logged errors during the run:"
+    grep -h '"level":"error"' "$TMP"/server-*.log | grep -v 'pool closing' | head -n 5 >&2
+fi
+
+# ---- 7. summary: table, LOAD line, then one line per target (last) ------------------------------
+stop_server
+sum_rc=0
+"${M[@]}" summary || sum_rc=$?
+[ $sum_rc -eq 0 ] && [ $load_rc -eq 0 ] || exit 1
+KEEP_TMP=0
