@@ -4,3 +4,4 @@ fuzz_qs_DEPS     := core/qs core/params core/timefmt core/mem
 fuzz_time_DEPS   := core/timefmt
 fuzz_router_DEPS := core/router core/qs core/mem
 fuzz_json_DEPS   := core/jsonw core/buf core/mem core/timefmt
+fuzz_jwt_DEPS    := core/jwt core/buf core/mem

@@ -10,6 +10,8 @@
 
 #include <libpq-fe.h>
 
+#include "core/auth.h"
+#include "core/auth_token.h"
 #include "core/config.h"
 #include "core/debug_routes.h"
 #include "core/health.h"
@@ -17,6 +19,8 @@
 #include "core/metrics.h"
 #include "core/migrate.h"
 #include "core/openapi_routes.h"
+#include "core/password.h"
+#include "core/workpool.h"
 #include "core/router.h"
 #include "core/server.h"
 
@@ -83,9 +87,24 @@ static int cmd_serve(void)
     int status = 1;
     if (add_routes(r, health_routes) < 0 || add_routes(r, metrics_routes) < 0 || add_routes(r, openapi_routes) < 0)
         goto out;
-    if (cfg.debug_routes && add_routes(r, debug_routes) < 0)
+    if (add_routes(r, auth_token_routes) < 0)
         goto out;
+    if (cfg.debug_routes && (add_routes(r, debug_routes) < 0 || add_routes(r, debug_authz_routes) < 0))
+        goto out;
+    char err[512];
+    if (auth_start(err, sizeof err) < 0) {
+        fprintf(stderr, "strata: %s\n", err);
+        status = 2;
+        goto out;
+    }
+    if (workpool_start(2, 1024) < 0) {
+        fprintf(stderr, "strata: cannot start worker threads\n");
+        goto out_auth;
+    }
     status = server_run(r);
+    workpool_stop();
+out_auth:
+    auth_stop();
 out:
     router_free(r);
     return status;
@@ -142,6 +161,8 @@ int main(int argc, char **argv)
         return 0;
     }
     openapi_register_config();
+    auth_register_config();
+    password_register_config();
     char err[512];
     if (config_load(config_file, &sargc, sargv, err, sizeof err) < 0) {
         fprintf(stderr, "strata: %s\n", err);

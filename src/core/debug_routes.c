@@ -230,6 +230,57 @@ static const struct param_spec notify_params[] = {
     {.name = NULL},
 };
 
+/* One route per permission of the seeded matrix, each requiring exactly that permission, so
+ * tests check 401/403 for every role against every permission before the apps exist. */
+static void authz_handler(struct http_req *r)
+{
+    struct buf b;
+    struct jsonw w;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_obj_begin(&w);
+    jsonw_kv_str(&w, "permission", r->route->permission);
+    jsonw_kv_str(&w, "principal", r->auth.name);
+    jsonw_kv_str(&w, "role", r->auth.role);
+    jsonw_obj_end(&w);
+    http_reply_json(r, 200, &b);
+}
+
+static const int errs_authz[] = {401, 403, 0};
+
+#define AUTHZ_ROUTE(perm)                                                                                          \
+    {.method = "GET", .path = "/api/v1/_debug/authz/" perm, .handler = authz_handler, .permission = perm,          \
+     .summary = "Requires " perm " (diagnostics)", .tag = "debug", .errors = errs_authz}
+
+const struct route debug_authz_routes[] = {
+    AUTHZ_ROUTE("quakes:read"),
+    AUTHZ_ROUTE("quakes:write"),
+    AUTHZ_ROUTE("books:read"),
+    AUTHZ_ROUTE("books:write"),
+    AUTHZ_ROUTE("reviews:write"),
+    AUTHZ_ROUTE("files:upload"),
+    AUTHZ_ROUTE("jobs:read"),
+    AUTHZ_ROUTE("machines:read"),
+    AUTHZ_ROUTE("machines:write"),
+    AUTHZ_ROUTE("telemetry:read"),
+    AUTHZ_ROUTE("telemetry:ingest"),
+    AUTHZ_ROUTE("alarms:ack"),
+    AUTHZ_ROUTE("config:update"),
+    AUTHZ_ROUTE("datasets:read"),
+    AUTHZ_ROUTE("access:request"),
+    AUTHZ_ROUTE("access:review"),
+    AUTHZ_ROUTE("prices:read"),
+    AUTHZ_ROUTE("notifications:read"),
+    AUTHZ_ROUTE("users:admin"),
+    AUTHZ_ROUTE("apikeys:admin"),
+    AUTHZ_ROUTE("audit:read"),
+    /* a stream route: accepts ?access_token= and the bearer.<token> WebSocket subprotocol */
+    {.method = "GET", .path = "/api/v1/_debug/authz-stream", .handler = authz_handler, .permission = "quakes:read",
+     .summary = "Stream-flagged route requiring quakes:read (diagnostics)", .tag = "debug", .errors = errs_authz,
+     .flags = ROUTE_STREAM},
+    {.method = NULL},
+};
+
 static const struct param_spec sleep_params[] = {
     {.name = "seconds", .type = PARAM_FLOAT, .flags = PARAM_REQUIRED | PARAM_BOUNDED, .fmin = 0, .fmax = 60,
      .help = "how long the database sleeps"},

@@ -8,6 +8,7 @@
 
 #include "core/router.h"
 
-extern const struct route debug_routes[]; /* ends with a NULL method */
+extern const struct route debug_routes[];       /* ends with a NULL method */
+extern const struct route debug_authz_routes[]; /* one route per seeded permission */
 
 #endif

@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "core/auth.h"
 #include "core/buf.h"
 #include "core/db.h"
 #include "core/params.h"
@@ -43,7 +44,8 @@ struct http_req {
     json_t *body;               /* parsed JSON body (routes accepting application/json) */
     char request_id[HTTP_REQUEST_ID_MAX + 1];
     char client_addr[64];       /* after trusted X-Forwarded-For */
-    const char *user;           /* authenticated principal, when known (auth issue) */
+    const char *user;           /* authenticated principal's name for logs, when known */
+    struct auth_principal auth; /* who is calling (kind AUTH_NONE on public routes without credentials) */
     uint64_t start_ns;
     bool responded;
     struct db_query *pending;   /* at most one outstanding query per request */
@@ -80,6 +82,11 @@ int http_db_query(struct http_req *r, const struct db_stmt *st, const char *cons
  * NULL and replies are ignored; the work should wind down, e.g. roll back). */
 void http_hold(struct http_req *r);
 void http_release(struct http_req *r);
+
+/* Audit: one row in audit_log (actor from r->auth, request id, outcome), written as its own
+ * statement; failures are logged, never shown to the client. detail_json may be NULL. */
+void http_audit(struct http_req *r, const char *action, const char *target, const char *outcome,
+                const char *detail_json);
 
 /* Parameter lookup by name (route->query order is faster: r->params[i]). */
 const struct param_value *http_param(const struct http_req *r, const char *name);

@@ -254,8 +254,9 @@ static bool parsed_default(const struct param_spec *p, struct param_value *v)
 {
     char msg[160];
     memset(v, 0, sizeof *v);
-    /* an empty default means absent; a bad one is caught by params_bind's assert */
-    return p->def && p->def[0] && params_parse_value(p, p->def, v, msg, sizeof msg) == 0;
+    bool empty_ok = p->type == PARAM_STRING && (p->flags & PARAM_EMPTY_OK);
+    /* an empty default means absent (as params_bind reads it); a bad one is caught by its assert */
+    return p->def && (p->def[0] || empty_ok) && params_parse_value(p, p->def, v, msg, sizeof msg) == 0;
 }
 
 static void write_default_value(struct jsonw *w, const struct param_spec *p, const struct param_value *v)

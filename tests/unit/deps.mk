@@ -7,3 +7,5 @@ test_problem_DEPS := core/problem core/jsonw core/buf core/mem core/timefmt
 test_params_DEPS  := core/params core/qs core/timefmt core/mem
 test_router_DEPS  := core/router core/qs core/mem
 test_openapi_DEPS := core/openapi core/router core/params core/qs core/timefmt core/jsonw core/problem core/buf core/mem
+test_jwt_DEPS     := core/jwt core/buf core/mem
+test_ratelimit_DEPS := core/ratelimit core/mem
