@@ -51,7 +51,7 @@ static void echo_handler(struct http_req *r)
  * benchmark (bench/) creates and fills bench_items. Without that table it answers 404. */
 static const struct db_stmt stmt_item = {
     .name = "core_debug_item",
-    .sql = "SELECT id, name, value, extract(epoch FROM created_at)::float8 * 1e6 FROM bench_items WHERE id = $1::bigint",
+    .sql = "SELECT id, name, value, (extract(epoch FROM created_at) * 1000000)::bigint FROM bench_items WHERE id = $1::bigint",
     .nparams = 1,
     .cls = DB_FAST,
 };
@@ -78,9 +78,10 @@ static void on_item(struct http_req *r, const struct db_result *res)
     jsonw_key(&w, "id");
     jsonw_raw(&w, PQgetvalue(res->res, 0, 0), (size_t)PQgetlength(res->res, 0, 0));
     jsonw_kv_str(&w, "name", PQgetvalue(res->res, 0, 1));
-    jsonw_kv_double(&w, "value", strtod(PQgetvalue(res->res, 0, 2), NULL));
+    jsonw_key(&w, "value");
+    jsonw_number_text(&w, PQgetvalue(res->res, 0, 2), (size_t)PQgetlength(res->res, 0, 2));
     jsonw_key(&w, "created_at");
-    jsonw_time(&w, (int64_t)strtod(PQgetvalue(res->res, 0, 3), NULL));
+    jsonw_time(&w, strtoll(PQgetvalue(res->res, 0, 3), NULL, 10));
     jsonw_obj_end(&w);
     http_reply_json(r, 200, &b);
 }

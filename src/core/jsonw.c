@@ -293,6 +293,52 @@ void jsonw_raw(struct jsonw *w, const char *json, size_t len)
     buf_append(w->out, json, len);
 }
 
+/* RFC 8259 §6: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool json_number_ok(const char *s, size_t len)
+{
+    size_t i = 0;
+    if (i < len && s[i] == '-')
+        i++;
+    if (i >= len)
+        return false;
+    if (s[i] == '0') {
+        i++;
+    } else if (s[i] >= '1' && s[i] <= '9') {
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++;
+    } else {
+        return false;
+    }
+    if (i < len && s[i] == '.') {
+        size_t d = ++i;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return false;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t d = i;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return false;
+    }
+    return i == len;
+}
+
+void jsonw_number_text(struct jsonw *w, const char *s, size_t len)
+{
+    if (!s || !json_number_ok(s, len)) {
+        jsonw_null(w);
+        return;
+    }
+    before_value(w);
+    buf_append(w->out, s, len);
+}
+
 void jsonw_time(struct jsonw *w, int64_t us)
 {
     char tmp[TIMEFMT_LEN];

@@ -51,6 +51,9 @@ void jsonw_bool(struct jsonw *w, bool v);
 void jsonw_null(struct jsonw *w);
 /* Already-valid JSON text (e.g. a jsonb column rendered by PostgreSQL), inserted as one value. */
 void jsonw_raw(struct jsonw *w, const char *json, size_t len);
+/* A number given as text (e.g. a PostgreSQL float8/numeric column): written as is when it is
+ * a valid JSON number, null otherwise (NaN, Infinity). Saves a strtod/printf round trip. */
+void jsonw_number_text(struct jsonw *w, const char *s, size_t len);
 /* A time in microseconds since the Unix epoch, as an RFC 3339 UTC string. */
 void jsonw_time(struct jsonw *w, int64_t us);
 

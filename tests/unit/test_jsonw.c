@@ -268,6 +268,32 @@ static void test_doubles_round_trip(void **state)
     }
 }
 
+static void test_number_text(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {"0", "-0", "12", "3.25", "-1.5e-7", "1E+300", "6.02e23"};
+    static const char *const bad[] = {"NaN", "Infinity", "-Infinity", "", "-", "01", "1.", ".5", "1e", "1e+",
+                                      "0x10", " 1", "1 ", "+1"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        struct buf b;
+        struct jsonw w;
+        buf_init(&b);
+        jsonw_init(&w, &b);
+        jsonw_number_text(&w, ok[i], strlen(ok[i]));
+        assert_string_equal(b.data, ok[i]);
+        buf_cleanup(&b);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct buf b;
+        struct jsonw w;
+        buf_init(&b);
+        jsonw_init(&w, &b);
+        jsonw_number_text(&w, bad[i], strlen(bad[i]));
+        assert_string_equal(b.data, "null");
+        buf_cleanup(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_integers),
         cmocka_unit_test(test_doubles),
         cmocka_unit_test(test_doubles_round_trip),
+        cmocka_unit_test(test_number_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
