@@ -52,7 +52,7 @@ LIB_SRC  := $(CORE_SRC) $(PORT_SRC) $(APP_SRC)
 LIB_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) $(B)/obj/gen/embedded.o
 MIGRATIONS := $(sort $(wildcard src/core/migrations/*.sql src/apps/*/migrations/*.sql))
 
-.PHONY: all build debug run test unit integration fuzz fuzz-build bench clean deps flags-stamp
+.PHONY: ui all build debug run test unit integration fuzz fuzz-build bench clean deps flags-stamp
 .DEFAULT_GOAL := build
 
 all: build
@@ -122,6 +122,9 @@ fuzz-bin: $(patsubst %,$(B)/fuzz/%,$(FUZZ_NAMES))
 # --- entry points --------------------------------------------------------------------------
 deps:
 	@scripts/deps.sh build
+
+ui:
+	@scripts/ui.sh
 
 run:
 	@scripts/run.sh

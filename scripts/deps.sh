@@ -48,6 +48,17 @@ for p in $want; do
     fi
 done
 
+# Node.js and npm (Swagger UI assets, the OpenAPI validator) count as present when the
+# commands exist: a machine may carry another build of Node (e.g. nodesource), and Debian's
+# npm package would conflict with it.
+case "$mode" in
+    run|test)
+        if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+            missing+=(nodejs npm)
+        fi
+        ;;
+esac
+
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi

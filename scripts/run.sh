@@ -21,6 +21,8 @@ say() { echo "run.sh: $*" >&2; }
 
 "$repo/scripts/deps.sh" run
 make --no-print-directory -C "$repo" build
+"$repo/scripts/ui.sh"   # Swagger UI assets for /docs (npm swagger-ui-dist, pinned)
+export STRATA_DOCS_UI_DIR=${STRATA_DOCS_UI_DIR:-$repo/build/ui/node_modules/swagger-ui-dist}
 
 bin="$repo/build/strata"
 [ -x "$bin" ] || {

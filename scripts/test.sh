@@ -111,6 +111,7 @@ done
 
 # --- integration -----------------------------------------------------------------------------
 echo "== integration tests"
+scripts/ui.sh test >/dev/null || { say "installing the Swagger UI / OpenAPI validator npm packages failed"; failed=1; }
 STRATA_BIN="$repo/build/debug/strata" /usr/bin/python3 -m pytest -q -p no:cacheprovider --basetemp="$logdir/pytest" \
     tests/integration 2>&1 | tee "$logdir/pytest.log"
 prc=${PIPESTATUS[0]}

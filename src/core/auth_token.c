@@ -610,9 +610,10 @@ static const int errs_token[] = {400, 401, 413, 415, 429, 503, 0};
 const struct route auth_token_routes[] = {
     {.method = "POST", .path = "/api/v1/auth/token", .handler = token_handler, .body_limit = 8192,
      .content_types = form_only, .summary = "OAuth 2.0 token endpoint (password, client_credentials, refresh_token)",
-     .tag = "auth", .errors = errs_token},
+     .tag = "auth", .errors = errs_token, .flags = ROUTE_OAUTH_ERRORS},
     {.method = "POST", .path = "/api/v1/auth/revoke", .handler = revoke_handler, .body_limit = 8192,
-     .content_types = form_only, .summary = "Revoke a refresh token (RFC 7009)", .tag = "auth", .errors = errs_token},
+     .content_types = form_only, .summary = "Revoke a refresh token (RFC 7009)", .tag = "auth", .errors = errs_token,
+     .flags = ROUTE_OAUTH_ERRORS},
     {.method = "GET", .path = "/.well-known/jwks.json", .handler = jwks_handler,
      .summary = "Public keys that verify access tokens (empty for HS256)", .tag = "auth",
      .response_type = "application/jwk-set+json", .flags = ROUTE_INTERNAL},

@@ -124,6 +124,8 @@ struct doc {
     struct strset perms;      /* borrowed from the routes: the OAuth2 scopes */
     struct strset tags;       /* borrowed */
     bool uses_location;
+    bool uses_access_token; /* a streaming route needs a permission */
+    bool uses_oauth_error;  /* a route answers RFC 6749 §5.2 errors */
 };
 
 /* ---- templates ------------------------------------------------------------------------------ */
@@ -523,6 +525,26 @@ static void write_responses(struct doc *d, const struct route *rt)
     for (size_t i = 0; i < errs.n; i++) {
         char key[16], ref[64];
         snprintf(key, sizeof key, "%d", errs.v[i]);
+        int st = errs.v[i];
+        if ((rt->flags & ROUTE_OAUTH_ERRORS) && (st == 400 || st == 401 || st == 429)) {
+            /* the token endpoint's own error format (RFC 6749 §5.2) */
+            jsonw_key(w, key);
+            jsonw_obj_begin(w);
+            jsonw_kv_str(w, "description", problem_title(st));
+            jsonw_key(w, "content");
+            jsonw_obj_begin(w);
+            jsonw_key(w, "application/json");
+            jsonw_obj_begin(w);
+            jsonw_key(w, "schema");
+            jsonw_obj_begin(w);
+            jsonw_kv_str(w, "$ref", "#/components/schemas/OAuthError");
+            jsonw_obj_end(w);
+            jsonw_obj_end(w);
+            jsonw_obj_end(w);
+            jsonw_obj_end(w);
+            d->uses_oauth_error = true;
+            continue;
+        }
         snprintf(ref, sizeof ref, "#/components/responses/Problem%d", errs.v[i]);
         jsonw_key(w, key);
         jsonw_obj_begin(w);
@@ -536,12 +558,14 @@ static void write_responses(struct doc *d, const struct route *rt)
 static void write_security(struct doc *d, const struct route *rt)
 {
     struct jsonw *w = &d->w;
-    static const char *const schemes[] = {"oauth2", "bearerAuth", "apiKey"};
+    static const char *const schemes[] = {"oauth2", "bearerAuth", "apiKey", "accessToken"};
+    /* ?access_token= is accepted on streaming routes only (EventSource cannot set headers) */
+    size_t nschemes = sizeof schemes / sizeof schemes[0] - ((rt->flags & ROUTE_STREAM) ? 0 : 1);
     jsonw_key(w, "security");
     jsonw_arr_begin(w);
     /* alternatives: any one of them, carrying the permission (a scope for OAuth2, the role's
      * permission for a JWT or an API key: OpenAPI 3.1 lets non-OAuth2 schemes list roles) */
-    for (size_t i = 0; rt->permission && i < sizeof schemes / sizeof schemes[0]; i++) {
+    for (size_t i = 0; rt->permission && i < nschemes; i++) {
         jsonw_obj_begin(w);
         jsonw_key(w, schemes[i]);
         jsonw_arr_begin(w);
@@ -550,6 +574,8 @@ static void write_security(struct doc *d, const struct route *rt)
         jsonw_obj_end(w);
     }
     jsonw_arr_end(w);
+    if (rt->permission && (rt->flags & ROUTE_STREAM))
+        d->uses_access_token = true;
     if (rt->permission) {
         jsonw_kv_str(w, "x-permission", rt->permission);
         if (!strset_has(&d->perms, rt->permission))
@@ -809,6 +835,20 @@ static void write_security_schemes(struct doc *d)
                                    "carries the permissions of its role.");
     jsonw_obj_end(w);
 
+    if (d->uses_access_token) {
+        jsonw_key(w, "accessToken");
+        jsonw_obj_begin(w);
+        jsonw_kv_str(w, "type", "apiKey");
+        jsonw_kv_str(w, "in", "query");
+        jsonw_kv_str(w, "name", "access_token");
+        jsonw_kv_str(w, "description",
+                     "An access token in the query string, for browsers that cannot set headers "
+                     "(EventSource). Accepted on streaming operations only; a WebSocket client may "
+                     "instead offer the subprotocol `bearer.<token>` beside the application "
+                     "protocol. It is never logged.");
+        jsonw_obj_end(w);
+    }
+
     jsonw_obj_end(w);
 }
 
@@ -821,6 +861,35 @@ static void write_components(struct doc *d)
     jsonw_key(w, "schemas");
     jsonw_obj_begin(w);
     write_problem_schema(w);
+    if (d->uses_oauth_error) {
+        jsonw_key(w, "OAuthError");
+        jsonw_obj_begin(w);
+        jsonw_kv_str(w, "type", "object");
+        jsonw_kv_str(w, "description", "OAuth 2.0 error response (RFC 6749 section 5.2).");
+        jsonw_key(w, "required");
+        jsonw_arr_begin(w);
+        jsonw_str(w, "error");
+        jsonw_arr_end(w);
+        jsonw_key(w, "properties");
+        jsonw_obj_begin(w);
+        jsonw_key(w, "error");
+        jsonw_obj_begin(w);
+        jsonw_kv_str(w, "type", "string");
+        jsonw_key(w, "enum");
+        jsonw_arr_begin(w);
+        static const char *const codes[] = {"invalid_request", "invalid_client", "invalid_grant",
+                                            "unauthorized_client", "unsupported_grant_type", "invalid_scope"};
+        for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+            jsonw_str(w, codes[i]);
+        jsonw_arr_end(w);
+        jsonw_obj_end(w);
+        jsonw_key(w, "error_description");
+        jsonw_obj_begin(w);
+        jsonw_kv_str(w, "type", "string");
+        jsonw_obj_end(w);
+        jsonw_obj_end(w);
+        jsonw_obj_end(w);
+    }
     jsonw_obj_end(w);
 
     jsonw_key(w, "responses");

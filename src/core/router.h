@@ -30,6 +30,7 @@ typedef void (*route_handler_fn)(struct http_req *r);
 enum route_flag {
     ROUTE_STREAM = 1u << 0, /* long-lived response (SSE): not subject to the request timeout */
     ROUTE_INTERNAL = 1u << 1, /* operational route (health, metrics, docs): not under /api */
+    ROUTE_OAUTH_ERRORS = 1u << 2, /* 400/401/429 use RFC 6749 §5.2 JSON, not problem+json */
 };
 
 struct route {

@@ -290,13 +290,13 @@ class Strata:
 
 @pytest.fixture
 def start_strata(request, db_url, tmp_path):
-    """start_strata(env=None, args=("serve",), config_file=None, wait=True, ready=False)
+    """start_strata(env=None, args=("serve",), config_file=None, wait=True, ready=True)
     -> Strata. wait: until /healthz is 200 (the process serves HTTP); ready: also until
     /readyz is 200 (database pool connected, migrations applied), for tests that query."""
     started = []
     counter = itertools.count(1)
 
-    def _start(env=None, args=("serve",), config_file=None, wait=True, ready=False, timeout=30):
+    def _start(env=None, args=("serve",), config_file=None, wait=True, ready=True, timeout=30):
         n = next(counter)
         port = free_port()
         e = base_env()
@@ -326,7 +326,7 @@ def start_strata(request, db_url, tmp_path):
         srv = Strata(proc, f"http://{addr}", int(addr.rsplit(":", 1)[1]), err_path, out_path,
                      cmd)
         started.append(srv)
-        if wait or ready:
+        if wait:
             deadline = time.monotonic() + timeout
             probe = "/readyz" if ready else "/healthz"
             while True:

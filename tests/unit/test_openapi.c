@@ -69,7 +69,7 @@ static const struct route routes[] = {
     {.method = "POST", .path = "/api/v1/auth/token", .handler = handler, .body_limit = 8192,
      .content_types = two_types, .tag = "auth"},
     {.method = "GET", .path = "/api/v1/stream", .handler = handler, .response_type = "text/event-stream",
-     .flags = ROUTE_STREAM, .tag = "things"},
+     .permission = "things:read", .flags = ROUTE_STREAM, .tag = "things"},
     {.method = "GET", .path = "/a-b", .handler = handler},
     {.method = "GET", .path = "/a_b", .handler = handler},
     {.method = "GET", .path = "/", .handler = handler, .flags = ROUTE_INTERNAL},
@@ -370,6 +370,10 @@ static void test_security(void **state)
     assert_string_equal(str_at(sec, "0/oauth2/0"), "things:write");
     assert_string_equal(str_at(sec, "1/bearerAuth/0"), "things:write");
     assert_non_null(at(sec, "2/apiKey"));
+    /* a streaming route also takes the token as ?access_token= */
+    json_t *stream = at(doc, "paths/~1api~1v1~1stream/get/security");
+    assert_int_equal(json_array_size(stream), 4);
+    assert_string_equal(str_at(stream, "3/accessToken/0"), "things:read");
     /* public: an explicit empty requirement */
     json_t *pub = at(doc, "paths/~1api~1v1~1things/get/security");
     assert_true(json_is_array(pub) && json_array_size(pub) == 0);
@@ -385,6 +389,9 @@ static void test_security(void **state)
     assert_string_equal(str_at(ss, "oauth2/type"), "oauth2");
     assert_string_equal(str_at(ss, "oauth2/flows/password/tokenUrl"), "/api/v1/auth/token");
     assert_string_equal(str_at(ss, "oauth2/flows/clientCredentials/tokenUrl"), "/api/v1/auth/token");
+    assert_string_equal(str_at(ss, "accessToken/type"), "apiKey");
+    assert_string_equal(str_at(ss, "accessToken/in"), "query");
+    assert_string_equal(str_at(ss, "accessToken/name"), "access_token");
     /* the scopes are the permissions routes require, each once */
     json_t *scopes = at(ss, "oauth2/flows/password/scopes");
     assert_int_equal(json_object_size(scopes), 2);
@@ -494,6 +501,7 @@ static void test_deterministic_and_empty(void **state)
     assert_int_equal(json_object_size(at(doc, "paths")), 0);
     assert_int_equal(json_object_size(at(doc, "components/responses")), 0);
     assert_non_null(at(doc, "components/schemas/Problem"));
+    assert_null(at(doc, "components/securitySchemes/accessToken")); /* no streaming route needs it */
     json_decref(doc);
     free(text);
     router_free(r);
