@@ -11,6 +11,8 @@
 #include <libpq-fe.h>
 
 #include "core/auth.h"
+#include "core/auth_admin.h"
+#include "core/auth_cli.h"
 #include "core/auth_token.h"
 #include "core/config.h"
 #include "core/debug_routes.h"
@@ -41,6 +43,9 @@ static void usage(FILE *f)
             "  config --print [--show-secrets]   effective settings as KEY='value'  # source\n"
             "  config --markdown                 the settings table (README)\n"
             "  version       print the version\n"
+            "  user add NAME --role ROLE [--password-stdin] | passwd NAME | disable NAME | enable NAME | list\n"
+            "  client add NAME --role ROLE | list | revoke NAME\n"
+            "  apikey create NAME --role ROLE [--expires RFC3339] | list | revoke ID\n"
             "\n"
             "Every setting can be given as --name value (see `strata config --print`).\n");
 }
@@ -87,12 +92,13 @@ static int cmd_serve(void)
     int status = 1;
     if (add_routes(r, health_routes) < 0 || add_routes(r, metrics_routes) < 0 || add_routes(r, openapi_routes) < 0)
         goto out;
-    if (add_routes(r, auth_token_routes) < 0)
+    if (add_routes(r, auth_token_routes) < 0 || add_routes(r, auth_admin_routes) < 0)
         goto out;
     if (cfg.debug_routes && (add_routes(r, debug_routes) < 0 || add_routes(r, debug_authz_routes) < 0))
         goto out;
     char err[512];
-    if (auth_start(err, sizeof err) < 0) {
+    if (auth_load_keys(err, sizeof err) < 0 || auth_bootstrap_admin(err, sizeof err) < 0 ||
+        auth_start(err, sizeof err) < 0) {
         fprintf(stderr, "strata: %s\n", err);
         status = 2;
         goto out;
@@ -197,6 +203,17 @@ int main(int argc, char **argv)
         fwrite(b.data ? b.data : "", 1, b.len, stdout);
         buf_cleanup(&b);
         status = 0;
+        goto out;
+    }
+    if (!strcmp(cmd, "user") || !strcmp(cmd, "client") || !strcmp(cmd, "apikey")) {
+        if (check_database_url() < 0 || auth_load_keys(err, sizeof err) < 0) {
+            if (cfg.database_url && cfg.database_url[0])
+                fprintf(stderr, "strata: %s\n", err);
+            status = 1;
+            goto out;
+        }
+        status = auth_cli_main(cmd, sargc, sargv);
+        auth_stop();
         goto out;
     }
     if (sargc > 1) {

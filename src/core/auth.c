@@ -465,8 +465,12 @@ static void *reload_main(void *unused)
     return NULL;
 }
 
-int auth_start(char *err, size_t errlen)
+static bool keys_loaded;
+
+int auth_load_keys(char *err, size_t errlen)
 {
+    if (keys_loaded)
+        return 0;
     if (check_secret("api_key_secret", "STRATA_API_KEY_SECRET", &api_key_secret, err, errlen) < 0)
         return STRATA_EINVAL;
     hmac_key_len = strlen(api_key_secret) < sizeof hmac_key ? strlen(api_key_secret) : sizeof hmac_key;
@@ -500,6 +504,14 @@ int auth_start(char *err, size_t errlen)
         snprintf(err, errlen, "invalid value for STRATA_JWT_SECRET: at least 32 bytes");
         return STRATA_EINVAL;
     }
+    keys_loaded = true;
+    return 0;
+}
+
+int auth_start(char *err, size_t errlen)
+{
+    if (auth_load_keys(err, errlen) < 0)
+        return STRATA_EINVAL;
     PGconn *pg = db_connect_blocking(cfg.database_url, err, errlen);
     if (!pg)
         return STRATA_EUNAVAIL;
@@ -529,6 +541,7 @@ void auth_stop(void)
     snap_publish(NULL);
     jwt_key_free(signing_key);
     signing_key = NULL;
+    keys_loaded = false;
 }
 
 /* ---- decisions ----------------------------------------------------------------------------- */

@@ -53,6 +53,8 @@ void auth_register_config(void);
  * stops the start; development: a random secret is generated once under var_dir), loads
  * keys, loads the first snapshot (blocking) and starts the reload thread. */
 int auth_start(char *err, size_t errlen) STRATA_MUST_CHECK;
+/* Only the secrets and keys (what the CLI needs to hash API keys and client secrets). */
+int auth_load_keys(char *err, size_t errlen) STRATA_MUST_CHECK;
 void auth_stop(void);
 
 /* Identifies the caller from the request's credentials. Returns 0 and fills p (kind NONE when
