@@ -300,6 +300,10 @@ const struct route debug_routes[] = {
      .content_types = json_only, .summary = "Echoes a JSON body (diagnostics)", .tag = "debug", .errors = errs_echo},
     {.method = "GET", .path = "/api/v1/_debug/items/{id}", .handler = item_handler, .path_params = item_path,
      .summary = "Primary-key lookup of a benchmark row (diagnostics)", .tag = "debug", .errors = errs_item},
+    /* the same lookup behind a permission: the benchmark's protected_vs_open ratio */
+    {.method = "GET", .path = "/api/v1/_debug/protected/items/{id}", .handler = item_handler,
+     .path_params = item_path, .permission = "quakes:read",
+     .summary = "Primary-key lookup requiring quakes:read (diagnostics)", .tag = "debug", .errors = errs_item},
     {.method = "GET", .path = "/api/v1/_debug/tx", .handler = tx_handler, .query = tx_params,
      .summary = "Two statements in one transaction on a lent connection (diagnostics)", .tag = "debug",
      .errors = errs_sleep},
