@@ -702,7 +702,7 @@ static bool authorize(struct http_req *r)
         drop_access_token(&r->qs);
     if (r->auth.kind != AUTH_NONE)
         r->user = r->auth.name;
-    if (!rt->permission)
+    if (!rt->permission || (rt->public_if && *rt->public_if))
         return true; /* public: credentials only name the caller in the log */
     if (rc < 0) {
         reply_unauthorized(r, reason);

@@ -573,6 +573,11 @@ static void write_security(struct doc *d, const struct route *rt)
         jsonw_arr_end(w);
         jsonw_obj_end(w);
     }
+    /* opened to anonymous readers by a setting: an empty requirement is an alternative */
+    if (rt->permission && rt->public_if && *rt->public_if) {
+        jsonw_obj_begin(w);
+        jsonw_obj_end(w);
+    }
     jsonw_arr_end(w);
     if (rt->permission && (rt->flags & ROUTE_STREAM))
         d->uses_access_token = true;

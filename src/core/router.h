@@ -16,6 +16,7 @@
 #ifndef STRATA_ROUTER_H
 #define STRATA_ROUTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/err.h"
@@ -48,6 +49,10 @@ struct route {
     const char *response_type;   /* success content type; NULL means application/json */
     int success_status;          /* 0 means 200 */
     unsigned flags;
+    /* When non-NULL and true at request time, the permission is not required (a setting such
+     * as STRATA_QUAKES_PUBLIC_READ opening a catalogue to anonymous readers). Credentials, when
+     * given, still identify the caller. */
+    const bool *public_if;
 };
 
 struct router;
