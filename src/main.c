@@ -25,6 +25,7 @@
 #include "core/workpool.h"
 #include "core/router.h"
 #include "core/server.h"
+#include "core/sse.h"
 
 #define STRATA_VERSION "0.1.0"
 
@@ -96,6 +97,7 @@ static int cmd_serve(void)
         goto out;
     if (cfg.debug_routes && (add_routes(r, debug_routes) < 0 || add_routes(r, debug_authz_routes) < 0))
         goto out;
+    debug_routes_init();
     char err[512];
     if (auth_load_keys(err, sizeof err) < 0 || auth_bootstrap_admin(err, sizeof err) < 0 ||
         auth_start(err, sizeof err) < 0) {
@@ -169,6 +171,7 @@ int main(int argc, char **argv)
     openapi_register_config();
     auth_register_config();
     password_register_config();
+    sse_register_config();
     char err[512];
     if (config_load(config_file, &sargc, sargv, err, sizeof err) < 0) {
         fprintf(stderr, "strata: %s\n", err);

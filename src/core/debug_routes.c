@@ -1,10 +1,14 @@
 #include "core/debug_routes.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fanout.h"
 #include "core/http.h"
+#include "core/sse.h"
 #include "core/jsonw.h"
 
 static const struct db_stmt stmt_sleep = {
@@ -282,6 +286,82 @@ const struct route debug_authz_routes[] = {
     {.method = NULL},
 };
 
+/* Live fan-out without an app: subscribers of /api/v1/_debug/events get what
+ * POST /api/v1/_debug/events publishes, on every loop. */
+static struct fanout_topic *debug_topic;
+static _Atomic int64_t debug_seq;
+
+static struct fanout_topic *topic(void)
+{
+    return debug_topic; /* created by debug_routes_init before the loops start */
+}
+
+void debug_routes_init(void)
+{
+    debug_topic = fanout_topic_new("debug");
+}
+
+struct debug_sub {
+    struct fanout_sub *sub;
+};
+
+static void on_stream_closed(struct sse_stream *st, void *arg)
+{
+    struct debug_sub *d = arg;
+    fanout_unsubscribe(d->sub);
+    free(d);
+}
+
+static void events_handler(struct http_req *r)
+{
+    struct debug_sub *d = calloc(1, sizeof *d);
+    struct sse_stream *st = sse_stream_start(r, on_stream_closed, d);
+    if (!st) {
+        free(d);
+        return;
+    }
+    d->sub = fanout_subscribe(topic(), st, NULL, NULL, false);
+}
+
+static void publish_handler(struct http_req *r)
+{
+    const char *text = r->params[0].s;
+    int64_t n = r->params[1].i;
+    size_t pad = (size_t)r->params[2].i;
+    struct buf b;
+    for (int64_t i = 0; i < n; i++) {
+        struct jsonw w;
+        buf_init(&b);
+        jsonw_init(&w, &b);
+        jsonw_obj_begin(&w);
+        jsonw_kv_str(&w, "text", text);
+        if (pad) {
+            char *p = malloc(pad + 1);
+            memset(p, 'x', pad);
+            p[pad] = '\0';
+            jsonw_kv_str(&w, "pad", p);
+            free(p);
+        }
+        jsonw_obj_end(&w);
+        int64_t id = atomic_fetch_add(&debug_seq, 1) + 1;
+        fanout_publish(topic(), fanout_event_new(id, sse_msg_event(id, "message", b.data, b.len), NULL, NULL));
+        buf_cleanup(&b);
+    }
+    char out[64];
+    int len = snprintf(out, sizeof out, "{\"published\":%lld,\"subscribers\":%u}", (long long)n,
+                       fanout_subscribers(topic()));
+    http_reply(r, 200, "application/json", out, (size_t)len);
+}
+
+static const struct param_spec publish_params[] = {
+    {.name = "text", .type = PARAM_STRING, .flags = PARAM_REQUIRED, .max_len = 200, .help = "event text"},
+    {.name = "count", .type = PARAM_INT, .flags = PARAM_BOUNDED, .imin = 1, .imax = 100000, .def = "1",
+     .help = "how many events"},
+    {.name = "pad", .type = PARAM_INT, .flags = PARAM_BOUNDED, .imin = 0, .imax = 65536, .def = "0",
+     .help = "bytes of padding per event"},
+    {.name = NULL},
+};
+
 static const struct param_spec sleep_params[] = {
     {.name = "seconds", .type = PARAM_FLOAT, .flags = PARAM_REQUIRED | PARAM_BOUNDED, .fmin = 0, .fmax = 60,
      .help = "how long the database sleeps"},
@@ -304,6 +384,12 @@ const struct route debug_routes[] = {
     {.method = "GET", .path = "/api/v1/_debug/protected/items/{id}", .handler = item_handler,
      .path_params = item_path, .permission = "quakes:read",
      .summary = "Primary-key lookup requiring quakes:read (diagnostics)", .tag = "debug", .errors = errs_item},
+    {.method = "GET", .path = "/api/v1/_debug/events", .handler = events_handler, .flags = ROUTE_STREAM,
+     .response_type = "text/event-stream", .summary = "Live stream of debug events (SSE fan-out diagnostics)",
+     .tag = "debug"},
+    {.method = "POST", .path = "/api/v1/_debug/events", .handler = publish_handler, .query = publish_params,
+     .summary = "Publish debug events to every stream on every loop (diagnostics)", .tag = "debug",
+     .errors = errs_sleep},
     {.method = "GET", .path = "/api/v1/_debug/tx", .handler = tx_handler, .query = tx_params,
      .summary = "Two statements in one transaction on a lent connection (diagnostics)", .tag = "debug",
      .errors = errs_sleep},

@@ -11,4 +11,7 @@
 extern const struct route debug_routes[];       /* ends with a NULL method */
 extern const struct route debug_authz_routes[]; /* one route per seeded permission */
 
+/* Before the server starts (creates the debug fan-out topic). */
+void debug_routes_init(void);
+
 #endif

@@ -353,6 +353,29 @@ void http_reply(struct http_req *r, int status, const char *content_type, const 
     h2o_send_inline(req, copy, head ? 0 : len);
 }
 
+bool http_stream_begin(struct http_req *r, const char *content_type)
+{
+    if (r->responded || !r->req)
+        return false;
+    r->responded = true;
+    h2o_timeout_unlink(&r->priv->timeout);
+    h2o_req_t *req = r->req;
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
+    add_header(r, "Cache-Control", "no-cache");
+    add_header(r, "X-Accel-Buffering", "no"); /* nginx: do not buffer the stream */
+    add_header(r, "X-Request-ID", r->request_id);
+    const char *origin = cors_allowed_origin(r);
+    if (origin) {
+        add_header(r, "Access-Control-Allow-Origin", origin);
+        add_header(r, "Vary", "Origin");
+    }
+    log_access(r, 200, 0);
+    observe(r, 200);
+    return true;
+}
+
 void http_reply_buf(struct http_req *r, int status, const char *content_type, struct buf *body)
 {
     http_reply(r, status, content_type, body->data ? body->data : "", body->len);

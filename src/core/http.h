@@ -77,6 +77,11 @@ const char *http_header(const struct http_req *r, const char *name, size_t *len)
 int http_db_query(struct http_req *r, const struct db_stmt *st, const char *const *values,
                   void (*cb)(struct http_req *r, const struct db_result *res));
 
+/* For long-lived responses (sse.c): sets status 200, the content type, the request id and
+ * CORS headers, marks the request answered (timeouts no longer apply), and logs the access
+ * line. The caller then drives H2O's generator. Returns false when the client is gone. */
+bool http_stream_begin(struct http_req *r, const char *content_type);
+
 /* For async work that is not an http_db_query (a transaction, an outgoing call): the request
  * stays allocated until every hold is released, even if the client leaves (then r->req is
  * NULL and replies are ignored; the work should wind down, e.g. roll back). */

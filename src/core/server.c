@@ -1,6 +1,7 @@
 #include "core/server.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,6 +18,8 @@
 #include "core/http_internal.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/fanout.h"
+#include "core/sse.h"
 #include "core/workpool.h"
 #include "core/mem.h"
 
@@ -34,6 +37,18 @@ const struct router *server_router(void)
 size_t server_max_body(void)
 {
     return max_body;
+}
+
+static _Atomic unsigned nloops_published;
+
+unsigned server_nloops(void)
+{
+    return atomic_load(&nloops_published);
+}
+
+struct http_loop *server_loop(unsigned i)
+{
+    return i < atomic_load(&nloops_published) ? &loops[i] : NULL;
 }
 
 /* ---- sockets ------------------------------------------------------------------------------ */
@@ -157,6 +172,7 @@ static void on_stop_msg(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages
     L->stopping = true;
     L->stop_deadline = h2o_now(L->loop) + (uint64_t)cfg.shutdown_grace_ms;
     close_listener(L);
+    sse_loop_shutdown(L);
     h2o_context_request_shutdown(&L->ctx);
 }
 
@@ -191,6 +207,7 @@ static void *loop_main(void *arg)
     h2o_timeout_init(L->loop, &L->request_timeout, (uint64_t)cfg.request_timeout_ms);
     h2o_timeout_init(L->loop, &L->tick, 50);
     http_loop_init(L);
+    sse_loop_init(L);
     L->tick_entry.cb = on_tick;
     h2o_timeout_link(L->loop, &L->tick, &L->tick_entry);
     while (!L->done)
@@ -198,6 +215,8 @@ static void *loop_main(void *arg)
     close_listener(L);
     h2o_multithread_unregister_receiver(L->mq, &L->rx);
     h2o_multithread_unregister_receiver(L->mq, &L->work_rx);
+    atomic_store(&L->fanout_ready, false);
+    h2o_multithread_unregister_receiver(L->mq, &L->fanout_rx);
     db_pool_free(L->db);
     L->db = NULL;
     return NULL;
@@ -270,11 +289,14 @@ int server_run(const struct router *router)
         loops[i].mq = h2o_multithread_create_queue(loops[i].loop);
         h2o_multithread_register_receiver(loops[i].mq, &loops[i].rx, on_stop_msg);
         h2o_multithread_register_receiver(loops[i].mq, &loops[i].work_rx, workpool_on_replies);
+        h2o_multithread_register_receiver(loops[i].mq, &loops[i].fanout_rx, fanout_on_posts);
+        atomic_store(&loops[i].fanout_ready, true);
         if (pthread_create(&loops[i].thread, NULL, loop_main, &loops[i]) != 0) {
             fprintf(stderr, "strata: cannot start thread: %s\n", strerror(errno));
             abort();
         }
     }
+    atomic_store(&nloops_published, nloops);
     log_msg(LOG_INFO, NULL, "listening", "addr=%s loops=%u", cfg.http_addr, nloops);
 
     int sig = 0;
@@ -286,6 +308,7 @@ int server_run(const struct router *router)
     }
     for (unsigned i = 0; i < nloops; i++)
         pthread_join(loops[i].thread, NULL);
+    atomic_store(&nloops_published, 0);
     log_msg(LOG_INFO, NULL, "stopped", NULL);
     status = 0;
 out:

@@ -34,12 +34,18 @@ struct http_loop {
     h2o_multithread_receiver_t rx;
     h2o_multithread_message_t stop_msg;
     h2o_multithread_receiver_t work_rx; /* workpool jobs finishing for this loop */
+    h2o_multithread_receiver_t fanout_rx; /* fanout events for this loop's subscribers */
+    _Atomic bool fanout_ready;
     h2o_timeout_t request_timeout;
     h2o_timeout_t tick;
     h2o_timeout_entry_t tick_entry;
     h2o_linklist_t watched;       /* requests waiting on the database, oldest first */
     h2o_timeout_t watch;
     h2o_timeout_entry_t watch_entry;
+    h2o_linklist_t streams;       /* SSE streams open on this loop (sse.c) */
+    unsigned nstreams;
+    h2o_timeout_t heartbeat;
+    h2o_timeout_entry_t heartbeat_entry;
     pthread_t thread;
 };
 
@@ -49,5 +55,8 @@ int server_run(const struct router *router);
 /* For http.c: the router in use and the loop a context belongs to. */
 const struct router *server_router(void);
 size_t server_max_body(void);
+/* The loops (for fanout): count and each loop, or NULL before server_run started them. */
+unsigned server_nloops(void);
+struct http_loop *server_loop(unsigned i);
 
 #endif

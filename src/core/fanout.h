@@ -1,0 +1,57 @@
+/*
+ * fanout: one event to every interested live subscriber on every event loop.
+ *
+ * A producer (any thread: the bus listener, a handler) publishes an event — an encoded SSE
+ * frame plus the app's own summary used for filtering — once; the event is reference-counted
+ * and delivered to each loop through H2O's cross-thread queue; on its loop, each subscriber's
+ * filter decides and the same encoded bytes are queued on its stream. Nothing is encoded per
+ * subscriber.
+ *
+ * Must not: block a loop, or know what events mean.
+ */
+#ifndef STRATA_FANOUT_H
+#define STRATA_FANOUT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct http_loop;
+struct sse_msg;
+struct sse_stream;
+
+struct fanout_event {
+    atomic_int refs;
+    int64_t id;           /* increasing; subscribers skip ids they have already sent */
+    struct sse_msg *sse;  /* encoded once */
+    void *data;           /* the app's summary for filters; freed with free_data */
+    void (*free_data)(void *data);
+};
+
+struct fanout_topic;
+struct fanout_sub;
+
+/* Subscriber filter: runs on the subscriber's loop. */
+typedef bool (*fanout_filter_fn)(const struct fanout_event *ev, void *filter_arg);
+
+struct fanout_topic *fanout_topic_new(const char *name);
+/* Takes ownership of ev (refs = 1 on entry). Any thread. */
+void fanout_publish(struct fanout_topic *t, struct fanout_event *ev);
+struct fanout_event *fanout_event_new(int64_t id, struct sse_msg *sse, void *data, void (*free_data)(void *));
+void fanout_event_unref(struct fanout_event *ev);
+
+/* On the stream's loop. While paused, events are held (up to a bound) instead of sent, so a
+ * subscriber can replay history first and then resume without gaps or duplicates: events with
+ * id <= the last id it sent are skipped. */
+struct fanout_sub *fanout_subscribe(struct fanout_topic *t, struct sse_stream *s, fanout_filter_fn filter,
+                                    void *filter_arg, bool paused);
+void fanout_resume(struct fanout_sub *sub, int64_t last_sent_id);
+void fanout_unsubscribe(struct fanout_sub *sub);
+unsigned fanout_subscribers(struct fanout_topic *t);
+
+/* server.c registers this as each loop's fanout receiver callback. */
+struct st_h2o_multithread_receiver_t;
+struct st_h2o_linklist_t;
+void fanout_on_posts(struct st_h2o_multithread_receiver_t *rx, struct st_h2o_linklist_t *messages);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * sse: Server-Sent Events streams (text/event-stream) on H2O, with fan-out in mind.
+ *
+ * A message is encoded once ("id: 7\nevent: created\ndata: {...}\n\n") into a reference-counted
+ * sse_msg and queued on any number of streams, on any loop; each stream writes what it has
+ * queued when H2O says the previous write is done (generator proceed), so a slow client only
+ * grows its own queue. When a stream's queue passes sse_queue_limit bytes the client is too
+ * slow: its queue is dropped, a final "event: overflow" tells it to reconnect with
+ * Last-Event-ID, and the stream ends, instead of buffering without bound. Idle streams get a
+ * heartbeat comment every sse_heartbeat, which is also how a vanished client is noticed.
+ *
+ * Must not: know what the events mean (apps encode them) or block.
+ */
+#ifndef STRATA_SSE_H
+#define STRATA_SSE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct http_req;
+struct http_loop;
+struct sse_stream;
+
+struct sse_msg {
+    atomic_int refs;
+    size_t len;
+    char data[]; /* the complete SSE frame(s) */
+};
+
+/* A message holding a copy of the frame text; refs = 1. */
+struct sse_msg *sse_msg_new(const char *frame, size_t len);
+/* Formats "id: <id>\nevent: <event>\ndata: <data>\n\n" (id omitted when < 0; data must not
+ * contain newlines — JSON from jsonw never does). */
+struct sse_msg *sse_msg_event(int64_t id, const char *event, const char *data, size_t data_len);
+void sse_msg_ref(struct sse_msg *m);
+void sse_msg_unref(struct sse_msg *m);
+
+void sse_register_config(void);
+
+/* Starts the stream: 200, text/event-stream, no-cache, the request id; the request is then
+ * owned by the stream. on_close runs once, on the request's loop, when the stream ends for
+ * any reason (client gone, overflow, sse_stream_close); after it returns the stream is freed.
+ * Returns NULL (and has answered 503) if the stream cannot start. */
+struct sse_stream *sse_stream_start(struct http_req *r, void (*on_close)(struct sse_stream *s, void *arg), void *arg);
+/* Queues a message (takes a reference). Returns false when the stream is closing. */
+bool sse_stream_send(struct sse_stream *s, struct sse_msg *m);
+/* Ends the stream after what is queued has been written. */
+void sse_stream_close(struct sse_stream *s);
+struct http_req *sse_stream_req(struct sse_stream *s);
+size_t sse_stream_queued_bytes(const struct sse_stream *s);
+
+/* Per loop: heartbeats (server.c calls these). */
+void sse_loop_init(struct http_loop *L);
+unsigned sse_loop_count(struct http_loop *L);
+/* Shutdown: every stream on the loop ends cleanly after what is queued. */
+void sse_loop_shutdown(struct http_loop *L);
+
+#endif
