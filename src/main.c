@@ -23,6 +23,7 @@
 #include "core/openapi_routes.h"
 #include "core/password.h"
 #include "core/workpool.h"
+#include "ports/bus/bus.h"
 #include "core/router.h"
 #include "core/server.h"
 #include "core/sse.h"
@@ -97,13 +98,22 @@ static int cmd_serve(void)
         goto out;
     if (cfg.debug_routes && (add_routes(r, debug_routes) < 0 || add_routes(r, debug_authz_routes) < 0))
         goto out;
-    debug_routes_init();
     char err[512];
+    struct bus *bus = bus_open(err, sizeof err);
+    if (!bus) {
+        fprintf(stderr, "strata: %s\n", err);
+        status = 2;
+        goto out;
+    }
+    if (debug_routes_init(cfg.debug_routes ? bus : NULL) < 0 || bus_start(bus) < 0) {
+        fprintf(stderr, "strata: cannot start the event bus\n");
+        goto out_bus;
+    }
     if (auth_load_keys(err, sizeof err) < 0 || auth_bootstrap_admin(err, sizeof err) < 0 ||
         auth_start(err, sizeof err) < 0) {
         fprintf(stderr, "strata: %s\n", err);
         status = 2;
-        goto out;
+        goto out_bus;
     }
     if (workpool_start(2, 1024) < 0) {
         fprintf(stderr, "strata: cannot start worker threads\n");
@@ -113,6 +123,8 @@ static int cmd_serve(void)
     workpool_stop();
 out_auth:
     auth_stop();
+out_bus:
+    bus_close(bus);
 out:
     router_free(r);
     return status;
@@ -172,6 +184,7 @@ int main(int argc, char **argv)
     auth_register_config();
     password_register_config();
     sse_register_config();
+    bus_register_config();
     char err[512];
     if (config_load(config_file, &sargc, sargv, err, sizeof err) < 0) {
         fprintf(stderr, "strata: %s\n", err);

@@ -400,7 +400,23 @@ static void snap_publish(struct snapshot *s)
 
 static pthread_t reload_thread;
 static int stop_pipe[2] = {-1, -1};
+static int poke_pipe[2] = {-1, -1};
 static bool reload_running;
+static atomic_uint_fast64_t sync_requested, sync_done;
+
+uint64_t auth_sync_ticket(void)
+{
+    uint64_t t = atomic_fetch_add(&sync_requested, 1) + 1;
+    if (poke_pipe[1] >= 0 && write(poke_pipe[1], "p", 1) != 1) {
+        /* the pipe is full: a reload is already pending, which serves this ticket too */
+    }
+    return t;
+}
+
+bool auth_synced(uint64_t ticket)
+{
+    return !reload_running || atomic_load(&sync_done) >= ticket;
+}
 
 static PGconn *listen_connect(void)
 {
@@ -437,13 +453,21 @@ static void *reload_main(void *unused)
             if (pg)
                 reload(pg); /* changes made while disconnected */
         }
-        struct pollfd fds[2] = {{stop_pipe[0], POLLIN, 0}, {pg ? PQsocket(pg) : -1, POLLIN, 0}};
-        int n = poll(fds, 2, pg ? (int)reload_ms : 1000);
+        struct pollfd fds[3] = {{stop_pipe[0], POLLIN, 0}, {pg ? PQsocket(pg) : -1, POLLIN, 0},
+                                {poke_pipe[0], POLLIN, 0}};
+        int n = poll(fds, 3, pg ? (int)reload_ms : 1000);
         if (n > 0 && (fds[0].revents & POLLIN))
             break;
         if (!pg)
             continue;
         bool changed = n == 0; /* periodic safety net */
+        uint64_t serving = atomic_load(&sync_requested); /* tickets taken before this reload starts */
+        if (n > 0 && (fds[2].revents & POLLIN)) {
+            char drain[64];
+            while (read(poke_pipe[0], drain, sizeof drain) > 0) {
+            }
+            changed = true;
+        }
         if (n > 0 && (fds[1].revents & (POLLIN | POLLERR | POLLHUP))) {
             if (!PQconsumeInput(pg)) {
                 log_msg(LOG_WARN, NULL, "auth listener lost its connection", "%s", PQerrorMessage(pg));
@@ -457,8 +481,10 @@ static void *reload_main(void *unused)
                 PQfreemem(nt);
             }
         }
-        if (changed)
+        if (changed) {
             reload(pg);
+            atomic_store(&sync_done, serving);
+        }
     }
     if (pg)
         PQfinish(pg);
@@ -520,7 +546,7 @@ int auth_start(char *err, size_t errlen)
     if (!s)
         return STRATA_EIO;
     snap_publish(s);
-    if (pipe2(stop_pipe, O_CLOEXEC) != 0 || pthread_create(&reload_thread, NULL, reload_main, NULL) != 0) {
+    if (pipe2(stop_pipe, O_CLOEXEC) != 0 || pipe2(poke_pipe, O_CLOEXEC | O_NONBLOCK) != 0 || pthread_create(&reload_thread, NULL, reload_main, NULL) != 0) {
         snprintf(err, errlen, "cannot start the auth reload thread");
         return STRATA_EIO;
     }
@@ -536,6 +562,9 @@ void auth_stop(void)
         pthread_join(reload_thread, NULL);
         close(stop_pipe[0]);
         close(stop_pipe[1]);
+        close(poke_pipe[0]);
+        close(poke_pipe[1]);
+        poke_pipe[0] = poke_pipe[1] = -1;
         reload_running = false;
     }
     snap_publish(NULL);

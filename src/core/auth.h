@@ -90,6 +90,12 @@ extern const char *const AUTH_NOTIFY_SQL;
 
 int64_t auth_refresh_ttl_seconds(void);
 
+/* Read-your-writes for auth changes: a handler that just committed a change (and its NOTIFY)
+ * takes a ticket; the local snapshot has the change once auth_synced(ticket). Other processes
+ * follow within the NOTIFY's latency (milliseconds). */
+uint64_t auth_sync_ticket(void);
+bool auth_synced(uint64_t ticket);
+
 /* The JWKS document (public keys; empty "keys" for HS256). */
 void auth_jwks(struct buf *out);
 

@@ -520,6 +520,7 @@ static void on_user_inserted(struct http_req *r, const struct db_result *res)
     } else {
         jsonw_obj_end(&w);
         audit_user(r, "user.create", c->username, "success", d.data);
+        http_reply_after_auth_sync(r); /* the new user can log in as soon as the 201 arrives */
         reply_one(r, res->res, user_json, "users");
     }
     buf_cleanup(&d);
@@ -598,6 +599,7 @@ static void on_user_updated(struct http_req *r, const struct db_result *res)
         http_reply_problem(r, 404, "no such user");
         return;
     }
+    http_reply_after_auth_sync(r); /* disabled / new role in force here before the answer */
     /* what changed, never the password itself */
     struct buf d;
     struct jsonw w;
@@ -883,6 +885,7 @@ static void on_key_inserted(struct http_req *r, const struct db_result *res)
         return;
     }
     const PGresult *pr = res->res;
+    http_reply_after_auth_sync(r); /* the key works as soon as the 201 arrives */
     struct buf d;
     struct jsonw w;
     buf_init(&d);
@@ -991,6 +994,7 @@ static void on_key_revoked(struct http_req *r, const struct db_result *res)
         http_reply_problem(r, 404, "no such API key, or it is already revoked");
         return;
     }
+    http_reply_after_auth_sync(r); /* revoked here before the answer */
     char target[64];
     snprintf(target, sizeof target, "apikey:%s", PQgetvalue(res->res, 0, 1));
     struct buf d;

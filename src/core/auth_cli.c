@@ -32,7 +32,6 @@ struct cli {
     PGconn *pg;
     char state[6];
     char message[512];
-    bool keys_loaded;
 };
 
 static PGresult *run(struct cli *c, const char *sql, int n, const char *const *vals)
@@ -73,16 +72,16 @@ static int cli_connect(struct cli *c)
     return 0;
 }
 
-/* The server-side HMAC key (API keys, client secrets) is loaded by auth_start, the same way
- * the server loads it, so CLI and servers hash alike. */
-static int load_keys(struct cli *c)
+/* The server-side HMAC key (API keys, client secrets), loaded as the server loads it, so CLI
+ * and servers hash alike. main usually loaded it already (then this is a no-op); whoever
+ * loaded it calls auth_stop. */
+static int load_keys(void)
 {
     char err[512];
-    if (auth_start(err, sizeof err) < 0) {
+    if (auth_load_keys(err, sizeof err) < 0) {
         fprintf(stderr, "strata: %s\n", err);
         return 1;
     }
-    c->keys_loaded = true;
     return 0;
 }
 
@@ -461,7 +460,7 @@ static int client_add(struct cli *c, const struct args *a)
                 id);
         return 1;
     }
-    if (check_role(c, a->role) || load_keys(c))
+    if (check_role(c, a->role) || load_keys())
         return 1;
     char secret[64], hash[65];
     auth_random_token(secret);
@@ -586,7 +585,7 @@ static int apikey_create(struct cli *c, const struct args *a)
         }
         time_format_us(us, expires);
     }
-    if (check_role(c, a->role) || load_keys(c))
+    if (check_role(c, a->role) || load_keys())
         return 1;
     char prefix[AUTH_APIKEY_PREFIX_LEN + 1], key[AUTH_APIKEY_MAX], hmac[65];
     PGresult *res = NULL;
@@ -709,8 +708,6 @@ int auth_cli_main(const char *cmd, int argc, char **argv)
         rc = cmd_apikey(&c, argc, argv);
     else
         rc = usage("user|client|apikey ...");
-    if (c.keys_loaded)
-        auth_stop();
     if (c.pg)
         PQfinish(c.pg);
     return rc;

@@ -237,25 +237,37 @@ static bool authenticate_client(struct http_req *r, struct token_req *t)
     return true;
 }
 
-static bool rate_ok(struct http_req *r, const char *username)
+static bool rate_limited(struct http_req *r, int64_t wait_ms);
+
+/* One attempt per request against the client address's bucket (every grant, revoke). */
+static bool rate_ok(struct http_req *r)
 {
     pthread_once(&limits_once, limits_init);
     int64_t wait_ms = 0;
     char key[128];
     snprintf(key, sizeof key, "a:%s", r->client_addr);
-    bool ok = ratelimit_take(per_addr, key, now_ms(), &wait_ms);
-    if (ok && username) {
-        snprintf(key, sizeof key, "u:%s", username);
-        ok = ratelimit_take(per_user, key, now_ms(), &wait_ms);
-    }
-    if (!ok) {
-        char ra[32];
-        snprintf(ra, sizeof ra, "%lld", (long long)((wait_ms + 999) / 1000));
-        http_add_header(r, "Retry-After", ra);
-        log_msg(LOG_WARN, r->request_id, "token endpoint rate limit", "client=%s", r->client_addr);
-        oauth_error(r, 429, "invalid_request", "too many attempts; retry later");
-    }
-    return ok;
+    return ratelimit_take(per_addr, key, now_ms(), &wait_ms) || rate_limited(r, wait_ms);
+}
+
+/* Password attempts also count against the username's bucket. */
+static bool rate_ok_user(struct http_req *r, const char *username)
+{
+    pthread_once(&limits_once, limits_init);
+    int64_t wait_ms = 0;
+    char key[128];
+    snprintf(key, sizeof key, "u:%s", username);
+    return ratelimit_take(per_user, key, now_ms(), &wait_ms) || rate_limited(r, wait_ms);
+}
+
+/* Answers 429 + Retry-After; returns false so callers can write `take || rate_limited`. */
+static bool rate_limited(struct http_req *r, int64_t wait_ms)
+{
+    char ra[32];
+    snprintf(ra, sizeof ra, "%lld", (long long)((wait_ms + 999) / 1000));
+    http_add_header(r, "Retry-After", ra);
+    log_msg(LOG_WARN, r->request_id, "token endpoint rate limit", "client=%s", r->client_addr);
+    oauth_error(r, 429, "invalid_request", "too many attempts; retry later");
+    return false;
 }
 
 /* ---- password grant ------------------------------------------------------------------------ */
@@ -369,7 +381,7 @@ static void grant_password(struct http_req *r, struct token_req *t)
         oauth_error(r, 400, "invalid_grant", "invalid username or password");
         return;
     }
-    if (!rate_ok(r, u))
+    if (!rate_ok_user(r, u))
         return;
     snprintf(t->username, sizeof t->username, "%s", u);
     snprintf(t->password, sizeof t->password, "%s", pw);
@@ -498,8 +510,6 @@ static void grant_refresh(struct http_req *r, struct token_req *t)
         oauth_error(r, 400, "invalid_request", "refresh_token is required");
         return;
     }
-    if (!rate_ok(r, NULL))
-        return;
     char old_hash[65], new_hash[65], ttl[24];
     auth_token_hash(rt, old_hash);
     auth_random_token(t->refresh);
@@ -547,7 +557,7 @@ static void token_handler(struct http_req *r)
         oauth_error(r, 400, "unsupported_grant_type", "supported: password, client_credentials, refresh_token");
         return;
     }
-    if (!rate_ok(r, NULL) || !authenticate_client(r, t))
+    if (!rate_ok(r) || !authenticate_client(r, t))
         return;
     if (!strcmp(gt, "password"))
         grant_password(r, t);
@@ -585,7 +595,7 @@ static void revoke_handler(struct http_req *r)
         oauth_error(r, 400, "invalid_request", "token is required");
         return;
     }
-    if (!rate_ok(r, NULL) || !authenticate_client(r, t))
+    if (!rate_ok(r) || !authenticate_client(r, t))
         return;
     /* access tokens are short-lived JWTs and are not tracked; refresh tokens are revoked.
      * Unknown tokens answer 200 too (RFC 7009 §2.2). */

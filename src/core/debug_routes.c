@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/fanout.h"
+#include "ports/bus/bus.h"
 #include "core/http.h"
 #include "core/sse.h"
 #include "core/jsonw.h"
@@ -296,9 +297,38 @@ static struct fanout_topic *topic(void)
     return debug_topic; /* created by debug_routes_init before the loops start */
 }
 
-void debug_routes_init(void)
+static void publish_text(const char *text, size_t pad)
+{
+    struct buf b;
+    struct jsonw w;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_obj_begin(&w);
+    jsonw_kv_str(&w, "text", text);
+    if (pad) {
+        char *p = malloc(pad + 1);
+        memset(p, 'x', pad);
+        p[pad] = '\0';
+        jsonw_kv_str(&w, "pad", p);
+        free(p);
+    }
+    jsonw_obj_end(&w);
+    int64_t id = atomic_fetch_add(&debug_seq, 1) + 1;
+    fanout_publish(debug_topic, fanout_event_new(id, sse_msg_event(id, "message", b.data, b.len), NULL, NULL));
+    buf_cleanup(&b);
+}
+
+/* On the bus thread: a notice from any Strata process on channel strata_debug. */
+static void on_bus(void *arg, const char *channel, const char *payload)
+{
+    if (payload)
+        publish_text(payload, 0);
+}
+
+int debug_routes_init(struct bus *bus)
 {
     debug_topic = fanout_topic_new("debug");
+    return bus ? bus_subscribe(bus, "strata_debug", on_bus, NULL) : 0;
 }
 
 struct debug_sub {
@@ -323,30 +353,32 @@ static void events_handler(struct http_req *r)
     d->sub = fanout_subscribe(topic(), st, NULL, NULL, false);
 }
 
+static const struct db_stmt stmt_debug_notify = {
+    .name = "core_debug_bus_notify", .sql = "SELECT pg_notify('strata_debug', $1)", .nparams = 1, .flags = DB_WRITE,
+};
+
+static void on_bus_published(struct http_req *r, const struct db_result *res)
+{
+    if (res->err) {
+        http_reply_db_error(r, res);
+        return;
+    }
+    http_reply(r, 202, "application/json", "{\"published\":\"via bus\"}", 24);
+}
+
 static void publish_handler(struct http_req *r)
 {
     const char *text = r->params[0].s;
     int64_t n = r->params[1].i;
     size_t pad = (size_t)r->params[2].i;
-    struct buf b;
-    for (int64_t i = 0; i < n; i++) {
-        struct jsonw w;
-        buf_init(&b);
-        jsonw_init(&w, &b);
-        jsonw_obj_begin(&w);
-        jsonw_kv_str(&w, "text", text);
-        if (pad) {
-            char *p = malloc(pad + 1);
-            memset(p, 'x', pad);
-            p[pad] = '\0';
-            jsonw_kv_str(&w, "pad", p);
-            free(p);
-        }
-        jsonw_obj_end(&w);
-        int64_t id = atomic_fetch_add(&debug_seq, 1) + 1;
-        fanout_publish(topic(), fanout_event_new(id, sse_msg_event(id, "message", b.data, b.len), NULL, NULL));
-        buf_cleanup(&b);
+    if (r->params[3].b) {
+        /* through the bus: every Strata process on this database delivers it */
+        const char *vals[] = {text};
+        (void)http_db_query(r, &stmt_debug_notify, vals, on_bus_published);
+        return;
     }
+    for (int64_t i = 0; i < n; i++)
+        publish_text(text, pad);
     char out[64];
     int len = snprintf(out, sizeof out, "{\"published\":%lld,\"subscribers\":%u}", (long long)n,
                        fanout_subscribers(topic()));
@@ -359,6 +391,8 @@ static const struct param_spec publish_params[] = {
      .help = "how many events"},
     {.name = "pad", .type = PARAM_INT, .flags = PARAM_BOUNDED, .imin = 0, .imax = 65536, .def = "0",
      .help = "bytes of padding per event"},
+    {.name = "via_bus", .type = PARAM_BOOL, .def = "false",
+     .help = "publish through the event bus (NOTIFY) so every process delivers it"},
     {.name = NULL},
 };
 

@@ -11,7 +11,9 @@
 extern const struct route debug_routes[];       /* ends with a NULL method */
 extern const struct route debug_authz_routes[]; /* one route per seeded permission */
 
-/* Before the server starts (creates the debug fan-out topic). */
-void debug_routes_init(void);
+struct bus;
+/* Before the server starts: creates the debug fan-out topic and subscribes it to the bus
+ * channel strata_debug (bus may be NULL). */
+int debug_routes_init(struct bus *bus);
 
 #endif

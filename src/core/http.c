@@ -22,6 +22,13 @@
 
 struct http_req_private {
     h2o_timeout_entry_t timeout;
+    h2o_timeout_entry_t sync_poll;  /* waiting for the auth snapshot (http_reply_after_auth_sync) */
+    uint64_t sync_ticket;
+    uint64_t sync_deadline;
+    int held_status;                /* the reply kept until the snapshot has caught up */
+    char *held_type;
+    char *held_body;
+    size_t held_len;
     h2o_linklist_t watch_link; /* in loop->watched while a query is pending */
     struct http_req *owner;
     bool client_gone;
@@ -321,7 +328,51 @@ static void log_access(struct http_req *r, int status, size_t bytes)
 
 /* ---- replies ------------------------------------------------------------------------------ */
 
+static void reply_now(struct http_req *r, int status, const char *content_type, const char *body, size_t len);
+
+static void on_sync_poll(h2o_timeout_entry_t *e)
+{
+    struct http_req_private *pv = H2O_STRUCT_FROM_MEMBER(struct http_req_private, sync_poll, e);
+    struct http_req *r = pv->owner;
+    if (r->req && !auth_synced(pv->sync_ticket) && h2o_now(r->loop->loop) < pv->sync_deadline) {
+        h2o_timeout_link(r->loop->loop, &r->loop->poll10, &pv->sync_poll);
+        return;
+    }
+    pv->sync_ticket = 0;
+    if (r->req)
+        reply_now(r, pv->held_status, pv->held_type, pv->held_body ? pv->held_body : "", pv->held_len);
+    free(pv->held_type);
+    free(pv->held_body);
+    pv->held_type = pv->held_body = NULL;
+    http_release(r);
+}
+
+void http_reply_after_auth_sync(struct http_req *r)
+{
+    r->priv->sync_ticket = auth_sync_ticket();
+}
+
 void http_reply(struct http_req *r, int status, const char *content_type, const char *body, size_t len)
+{
+    if (r->responded || !r->req)
+        return;
+    struct http_req_private *pv = r->priv;
+    if (pv->sync_ticket && status < 400 && !auth_synced(pv->sync_ticket)) {
+        /* keep the answer until the snapshot knows what was just committed */
+        pv->held_status = status;
+        pv->held_type = content_type ? xstrdup(content_type) : NULL;
+        pv->held_body = len ? xstrndup(body, len) : NULL;
+        pv->held_len = len;
+        pv->sync_deadline = h2o_now(r->loop->loop) + 2000;
+        pv->sync_poll.cb = on_sync_poll;
+        http_hold(r);
+        h2o_timeout_link(r->loop->loop, &r->loop->poll10, &pv->sync_poll);
+        return;
+    }
+    reply_now(r, status, content_type, body, len);
+}
+
+static void reply_now(struct http_req *r, int status, const char *content_type, const char *body, size_t len)
 {
     if (r->responded || !r->req)
         return;
@@ -518,6 +569,7 @@ static void on_watch(h2o_timeout_entry_t *e)
 
 void http_loop_init(struct http_loop *L)
 {
+    h2o_timeout_init(L->loop, &L->poll10, 10);
     h2o_linklist_init_anchor(&L->watched);
     h2o_timeout_init(L->loop, &L->watch, WATCH_MS);
     L->watch_entry.cb = on_watch;
@@ -542,6 +594,10 @@ const char *http_path_param(const struct http_req *r, const char *name)
 
 static void req_free(struct http_req *r)
 {
+    if (h2o_timeout_is_linked(&r->priv->sync_poll))
+        h2o_timeout_unlink(&r->priv->sync_poll);
+    free(r->priv->held_type);
+    free(r->priv->held_body);
     if (h2o_linklist_is_linked(&r->priv->watch_link))
         h2o_linklist_unlink(&r->priv->watch_link);
     if (r->pending)
@@ -693,11 +749,8 @@ static void drop_access_token(struct qs *q)
 {
     size_t out = 0;
     for (size_t i = 0; i < q->n; i++) {
-        if (!strcmp(q->pairs[i].key, "access_token")) {
-            free(q->pairs[i].key);
-            free(q->pairs[i].value);
-            continue;
-        }
+        if (!strcmp(q->pairs[i].key, "access_token"))
+            continue; /* the strings live in the qs's single allocation */
         q->pairs[out++] = q->pairs[i];
     }
     q->n = out;

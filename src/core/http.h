@@ -88,6 +88,10 @@ bool http_stream_begin(struct http_req *r, const char *content_type);
 void http_hold(struct http_req *r);
 void http_release(struct http_req *r);
 
+/* After committing an auth change (user, role, key): the reply waits (up to 2 s) until this
+ * process's auth snapshot has the change, so the caller can use what it just created. */
+void http_reply_after_auth_sync(struct http_req *r);
+
 /* Audit: one row in audit_log (actor from r->auth, request id, outcome), written as its own
  * statement; failures are logged, never shown to the client. detail_json may be NULL. */
 void http_audit(struct http_req *r, const char *action, const char *target, const char *outcome,

@@ -41,6 +41,7 @@ struct http_loop {
     h2o_timeout_entry_t tick_entry;
     h2o_linklist_t watched;       /* requests waiting on the database, oldest first */
     h2o_timeout_t watch;
+    h2o_timeout_t poll10;         /* 10 ms polls (waiting for the auth snapshot) */
     h2o_timeout_entry_t watch_entry;
     h2o_linklist_t streams;       /* SSE streams open on this loop (sse.c) */
     unsigned nstreams;

@@ -135,3 +135,17 @@ def test_client_leaving_unsubscribes(start_strata):
     wait_until(lambda: publish(s, "y")["subscribers"] == 2 or None, 10, interval=0.2, what="unsubscribed")
     for c in cs[3:]:
         c.close()
+
+
+def test_events_cross_processes_through_the_bus(start_strata):
+    """The bus (LISTEN/NOTIFY) carries a notice from one process to the subscribers of another."""
+    a = start_strata()
+    b = start_strata()
+    subs = [SseClient(b.port), SseClient(a.port)]
+    for c in subs:
+        assert c.read_until(lambda buf: b"stream open" in buf)
+    r = requests.post(a.url + "/api/v1/_debug/events", params={"text": "across", "via_bus": "true"})
+    assert r.status_code == 202, r.text
+    for c in subs:
+        assert c.read_until(lambda buf: b'{"text":"across"}' in buf, timeout=10)
+        c.close()
