@@ -525,6 +525,19 @@ int auth_load_keys(char *err, size_t errlen)
             snprintf(err, errlen, "invalid value for STRATA_JWT_KEY_FILE: %s", kerr);
             return STRATA_EINVAL;
         }
+        /* a public key verifies but cannot issue tokens: refuse it now, not at the first login */
+        json_t *probe = json_pack("{s:s}", "sub", "probe");
+        struct buf b;
+        buf_init(&b);
+        int rc = jwt_sign(signing_key, NULL, probe, &b);
+        json_decref(probe);
+        buf_cleanup(&b);
+        if (rc < 0) {
+            jwt_key_free(signing_key);
+            signing_key = NULL;
+            snprintf(err, errlen, "invalid value for STRATA_JWT_KEY_FILE: a private key is needed to sign tokens");
+            return STRATA_EINVAL;
+        }
     }
     if (!signing_key) {
         snprintf(err, errlen, "invalid value for STRATA_JWT_SECRET: at least 32 bytes");

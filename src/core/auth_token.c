@@ -421,13 +421,14 @@ static const struct db_stmt stmt_rotate = {
            "  UPDATE refresh_tokens SET used_at = now()"
            "  WHERE token_hash = decode($1, 'hex') AND client_id = $3 AND used_at IS NULL AND revoked_at IS NULL"
            "    AND expires_at > now()"
+           "    AND ($5::text IS NULL OR string_to_array($5, ' ') <@ string_to_array(scope, ' '))"
            "  RETURNING family, user_id, client_id, scope),"
            " ins AS ("
            "  INSERT INTO refresh_tokens (token_hash, family, user_id, client_id, scope, expires_at)"
            "  SELECT decode($2, 'hex'), family, user_id, client_id, scope, now() + make_interval(secs => $4::float8)"
            "  FROM old RETURNING user_id, scope)"
            " SELECT u.id, u.username, u.role, u.disabled, ins.scope FROM ins JOIN users u ON u.id = ins.user_id",
-    .nparams = 4,
+    .nparams = 5,
     .flags = DB_WRITE,
 };
 
@@ -437,14 +438,16 @@ static const struct db_stmt stmt_reuse = {
            "  SELECT family, user_id FROM refresh_tokens"
            "  WHERE token_hash = decode($1, 'hex') AND (used_at IS NOT NULL OR revoked_at IS NOT NULL)),"
            " rev AS ("
-           "  UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now())"
-           "  WHERE family IN (SELECT family FROM fam) RETURNING 1),"
-           " aud AS ("
+           "  UPDATE refresh_tokens SET revoked_at = now()"
+           "  WHERE family IN (SELECT family FROM fam) AND revoked_at IS NULL RETURNING 1),"
+           " aud AS ("  /* once, when this reuse is what revokes the family */
            "  INSERT INTO audit_log (actor, action, target, request_id, outcome, detail)"
            "  SELECT 'system', 'token.family_revoked', 'user:' || u.username, $2, 'success',"
            "         jsonb_build_object('family', fam.family, 'reason', 'refresh token reuse', 'client', $3::text)"
-           "  FROM fam JOIN users u ON u.id = fam.user_id RETURNING 1)"
-           " SELECT (SELECT count(*) FROM fam), (SELECT count(*) FROM rev), (SELECT count(*) FROM aud)",
+           "  FROM fam JOIN users u ON u.id = fam.user_id WHERE EXISTS (SELECT 1 FROM rev) RETURNING 1)"
+           " SELECT (SELECT count(*) FROM fam), (SELECT count(*) FROM rev), (SELECT count(*) FROM aud),"
+           "  (SELECT count(*) FROM refresh_tokens WHERE token_hash = decode($1, 'hex') AND client_id = $3"
+           "     AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now())",
     .nparams = 3,
     .flags = DB_WRITE,
 };
@@ -455,7 +458,12 @@ static void on_reuse(struct http_req *r, const struct db_result *res)
         http_reply_db_error(r, res);
         return;
     }
-    if (atoll(PQgetvalue(res->res, 0, 0)) > 0)
+    if (atoll(PQgetvalue(res->res, 0, 3)) > 0) {
+        /* the token is fine; the rotation refused the scope it asked for */
+        oauth_error(r, 400, "invalid_scope", "the requested scope exceeds the original grant");
+        return;
+    }
+    if (atoll(PQgetvalue(res->res, 0, 1)) > 0)
         log_msg(LOG_WARN, r->request_id, "refresh token reuse: family revoked", "client=%s", r->client_addr);
     oauth_error(r, 400, "invalid_grant", "the refresh token is invalid, expired or revoked");
 }
@@ -515,7 +523,8 @@ static void grant_refresh(struct http_req *r, struct token_req *t)
     auth_random_token(t->refresh);
     auth_token_hash(t->refresh, new_hash);
     snprintf(ttl, sizeof ttl, "%lld", (long long)auth_refresh_ttl_seconds());
-    const char *vals[] = {old_hash, new_hash, t->client_id, ttl};
+    const char *scope = form_get(t, "scope");
+    const char *vals[] = {old_hash, new_hash, t->client_id, ttl, scope && *scope ? scope : NULL};
     (void)http_db_query(r, &stmt_rotate, vals, on_rotate);
 }
 
