@@ -112,7 +112,7 @@ done
 # --- integration -----------------------------------------------------------------------------
 echo "== integration tests"
 scripts/ui.sh test >/dev/null || { say "installing the Swagger UI / OpenAPI validator npm packages failed"; failed=1; }
-STRATA_BIN="$repo/build/debug/strata" /usr/bin/python3 -m pytest -q -p no:cacheprovider --basetemp="$logdir/pytest" \
+STRATA_BIN="$repo/build/debug/strata" /usr/bin/python3 -m pytest -q -p no:cacheprovider --timeout=300 --basetemp="$logdir/pytest" \
     tests/integration 2>&1 | tee "$logdir/pytest.log"
 prc=${PIPESTATUS[0]}
 # pytest's last line: "== 1 failed, 22 passed in 41.20s ==" or "23 passed in 40.02s"
