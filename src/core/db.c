@@ -385,6 +385,18 @@ static unsigned group_ready(const struct db_group *g)
     return n;
 }
 
+/* Ready, or still making its first connection: worth queuing for. A group whose connections
+ * have all failed is refused at once (503) rather than making callers wait for a backoff. */
+static bool group_can_serve(const struct db_group *g)
+{
+    for (unsigned i = 0; i < g->n; i++) {
+        const struct db_conn *c = &g->conns[i];
+        if (c->state == C_READY || (c->state == C_CONNECTING && !c->ever_ready && c->backoff_idx == 0))
+            return true;
+    }
+    return false;
+}
+
 static void fail_queue(struct queue *q, int err)
 {
     while (q->head) {
@@ -448,7 +460,7 @@ static void conn_fail(struct db_conn *c, const char *why)
         fail_queue(&tx->queue, STRATA_EUNAVAIL);
     }
     if (!p->closing) {
-        if (!group_ready(c->group)) {
+        if (!group_can_serve(c->group)) {
             fail_queue(&c->group->waiting, STRATA_EUNAVAIL);
             if (c->group->is_tx)
                 tx_fail_waiting(p);
@@ -890,7 +902,7 @@ int db_query(struct db_pool *p, const struct db_stmt *st, const char *const *val
              struct db_query **handle)
 {
     struct db_group *g = &p->groups[st->cls];
-    if (!group_ready(g)) {
+    if (!group_can_serve(g)) {
         p->stats.rejected++;
         return STRATA_EUNAVAIL;
     }
@@ -978,7 +990,7 @@ static void tx_assign(struct db_pool *p)
 
 int db_tx_begin(struct db_pool *p, db_tx_cb cb, void *arg)
 {
-    if (!group_ready(&p->groups[GROUP_TX]))
+    if (!group_can_serve(&p->groups[GROUP_TX]))
         return STRATA_EUNAVAIL;
     if (p->tx_waiting >= (unsigned)cfg.db_queue_max)
         return STRATA_EBUSY;
