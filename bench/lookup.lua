@@ -2,9 +2,10 @@
 --   wrk -t2 -c64 -d10s --latency -s bench/lookup.lua http://127.0.0.1:PORT
 -- Ids are uniform in [1, BENCH_ROWS] (env, default 1000000), like pgbench's random(1, 1000000).
 -- done() prints one line "WRKJSON {...}" that scripts/bench.sh parses (latencies in microseconds).
+-- bench/protected.lua reuses this file with LOOKUP_PREFIX set (same ids, same request shape).
 
 local rows = tonumber(os.getenv("BENCH_ROWS") or "") or 1000000
-local prefix = "/api/v1/_debug/items/"
+local prefix = LOOKUP_PREFIX or "/api/v1/_debug/items/"
 
 local counter = 0
 function setup(thread)

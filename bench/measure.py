@@ -9,7 +9,8 @@ errors and the CPU time used by each process group while it ran:
   postgres  the postmaster and all its children, including  /proc/<pid>/stat utime+stime of the
             backends that exited during the measurement     live ones + the postmaster's
                                                             cutime+cstime (reaped children)
-  loadgen   wrk or pgbench                                  rusage of the child (os.wait4)
+  loadgen   wrk or pgbench (and, in lookup_logins, the      rusage of the children (os.times
+            login wrk's share of the window)                 after they are reaped)
   irq       interrupt and softirq time (loopback TCP work    /proc/stat irq+softirq
             the kernel does not charge to a process)
   machine   every core, every process, irq included          /proc/stat user+nice+system+irq+softirq
@@ -23,9 +24,19 @@ time went to queueing outside the request handler (scheduling, sockets, the load
 
 CPU figures are in cores (cpu seconds / wall seconds): 1.0 = one core fully busy.
 
+Authentication (when --token-file and --login-form-file are given; bench.sh does):
+  protected      the same wrk lookups on /api/v1/_debug/protected/items/<id> (quakes:read),
+                 with "Authorization: Bearer <token>" (bench/protected.lua)
+  lookup_logins  the open lookup wrk while a second wrk (bench/login.lua, --login-conns
+                 connections) posts password-grant logins back to back; it starts
+                 LOGIN_RAMP_SECONDS before the lookup wrk and is stopped (SIGINT) right after.
+                 Logins/s = the server's 200s on the token route (/metrics) during the lookup
+                 window. The login wrk's non-2xx and socket errors count as errors.
+
 Subcommands (state lives in the JSON-lines file, one object per line):
   warmup    short unrecorded runs of each load
-  rounds    N interleaved rounds of static (wrk), lookup (wrk), pgbench; one line each
+  rounds    N interleaved rounds of static (wrk), lookup (wrk), [protected (wrk), lookup_logins
+            (2 wrk),] pgbench; one line each
   single    one recorded measurement of one kind (e.g. lookup with info logging)
   summary   reads the file, appends a summary line, prints a table and the final
             RATIO/LIMIT lines; exits 1 when any measurement had errors
@@ -51,6 +62,11 @@ SETTLE_SECONDS = 0.5  # between measurements: the previous load's connections cl
 TARGET_LOOKUP_VS_PGBENCH = 1.0
 TARGET_STATIC_RPS_PER_CORE = 40000.0
 MAX_P99_LOOKUP_MS = 10.0
+TARGET_PROTECTED_VS_OPEN = 0.9
+TARGET_LOOKUPS_DURING_LOGINS = 0.8
+LOGIN_ROUTE = "/api/v1/auth/token"
+LOGIN_RAMP_SECONDS = 1.0  # logins run this long before the lookup window opens (worker pool busy)
+LOGIN_DRAIN_SECONDS = 1.5  # after a login run: logins still in the worker pool finish
 
 
 # ---- /proc accounting ------------------------------------------------------------------------
@@ -159,16 +175,40 @@ class CpuSampler:
 
 # ---- the server's own latency histogram (/metrics) -------------------------------------------
 
-ROUTE_OF = {"lookup": "/api/v1/_debug/items/{id}", "static": "/healthz"}
+ROUTE_OF = {"lookup": "/api/v1/_debug/items/{id}", "static": "/healthz",
+            "protected": "/api/v1/_debug/protected/items/{id}"}
 BUCKET_RE = re.compile(r'^strata_http_request_duration_seconds_bucket\{(.*)\} ([0-9.e+]+)$')
+COUNT_RE = re.compile(r'^strata_http_requests_total\{(.*)\} ([0-9.e+]+)$')
+
+
+def metrics_text(url):
+    try:
+        with urllib.request.urlopen(url + "/metrics", timeout=5) as r:
+            return r.read().decode("utf-8", "replace")
+    except Exception:
+        return None
+
+
+def server_requests(url, route):
+    """{status: count} answered on route (all methods), from strata_http_requests_total, or None."""
+    text = metrics_text(url)
+    if text is None:
+        return None
+    counts = {}
+    for line in text.splitlines():
+        m = COUNT_RE.match(line)
+        if not m or f'route="{route}"' not in m.group(1):
+            continue
+        st = re.search(r'status="([^"]+)"', m.group(1))
+        if st:
+            counts[st.group(1)] = counts.get(st.group(1), 0) + float(m.group(2))
+    return counts
 
 
 def server_histogram(url, route):
     """{le_seconds: cumulative count} for route (all methods and statuses), or None."""
-    try:
-        with urllib.request.urlopen(url + "/metrics", timeout=5) as r:
-            text = r.read().decode("utf-8", "replace")
-    except Exception:
+    text = metrics_text(url)
+    if text is None:
         return None
     h = {}
     for line in text.splitlines():
@@ -201,16 +241,26 @@ def server_p99_bound_ms(h0, h1):
 # ---- load generators -------------------------------------------------------------------------
 
 CURRENT_CHILD = None
+LOGIN_CHILD = None  # the login wrk of lookup_logins, running next to CURRENT_CHILD
 
 
-def run_child(argv, timeout):
+def child_env(args):
+    """The load generators' environment: bench/protected.lua reads the access token from it."""
+    env = dict(os.environ)
+    if getattr(args, "token_file", None):
+        with open(args.token_file) as f:
+            env["BENCH_TOKEN"] = f.read().strip()
+    return env
+
+
+def run_child(argv, timeout, env=None):
     """Runs argv to completion, returns (rc, stdout, stderr). Its CPU time is read by the caller
     as the growth of this process's RUSAGE_CHILDREN (os.times), which counts reaped children."""
     global CURRENT_CHILD
     # Own session = own scheduler autogroup (kernel.sched_autogroup_enabled=1 on Debian): sharing
     # the server's autogroup gave wrk p99s of 250-960 ms here (10-17 ms apart), not a server effect.
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True)
+                         start_new_session=True, env=env)
     CURRENT_CHILD = p
     try:
         out, err = p.communicate(timeout=timeout)
@@ -228,11 +278,23 @@ def children_cpu():
     return ru.children_user + ru.children_system
 
 
+def script_of(kind):
+    for prefix in ("lookup", "static", "protected"):
+        if kind.startswith(prefix):
+            return os.path.join(HERE, prefix + ".lua")
+    raise RuntimeError(f"no wrk script for {kind}")
+
+
 def wrk(args, kind, seconds):
-    script = os.path.join(HERE, "lookup.lua" if kind.startswith("lookup") else "static.lua")
+    if kind.startswith("protected") and not args.token_file:
+        raise RuntimeError("protected needs --token-file (an access token with quakes:read)")
     argv = ["wrk", f"-t{args.wrk_threads}", f"-c{args.conns}", f"-d{seconds}s", "--latency",
-            "-s", script, args.url]
-    rc, out, err = run_child(argv, seconds + 30)
+            "-s", script_of(kind), args.url]
+    rc, out, err = run_child(argv, seconds + 30, env=child_env(args))
+    return parse_wrk(rc, out, err)
+
+
+def parse_wrk(rc, out, err):
     m = re.search(r"^WRKJSON (\{.*\})$", out, re.M)
     if rc != 0 or not m:
         raise RuntimeError(f"wrk failed (rc {rc}):\n{out}\n{err}")
@@ -273,24 +335,100 @@ def pgbench(args, seconds):
     }
 
 
+def start_logins(args, seconds):
+    """Starts the login wrk (bench/login.lua) in the background; stop_logins() ends it."""
+    global LOGIN_CHILD
+    if not args.login_form_file:
+        raise RuntimeError("lookup_logins needs --login-form-file (the urlencoded password-grant form)")
+    env = child_env(args)
+    with open(args.login_form_file) as f:
+        env["BENCH_LOGIN_BODY"] = f.read().strip()
+    # -d is only a bound: stop_logins() interrupts it (SIGINT: wrk stops and prints its summary)
+    argv = ["wrk", "-t1", f"-c{args.login_conns}", f"-d{int(seconds + LOGIN_RAMP_SECONDS) + 30}s",
+            "--timeout", "10s", "--latency", "-s", os.path.join(HERE, "login.lua"), args.url]
+    LOGIN_CHILD = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True, env=env)
+    return LOGIN_CHILD, time.monotonic()
+
+
+def stop_logins(p, started):
+    """SIGINT, reap; returns (wrk result, its CPU seconds, its wall seconds)."""
+    global LOGIN_CHILD
+    try:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+        c0 = children_cpu()
+        try:
+            out, err = p.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            err += "\nmeasure.py: login wrk killed (no exit 15 s after SIGINT)"
+        cpu = children_cpu() - c0
+    finally:
+        LOGIN_CHILD = None
+    wall = time.monotonic() - started
+    # wrk exits 0 after SIGINT (its handler only ends the run)
+    return parse_wrk(p.returncode, out, err), cpu, wall
+
+
 def measure(args, sampler, kind, seconds):
     if sampler.server_pid and proc_ticks(sampler.server_pid) is None:
         raise RuntimeError(f"the server (pid {sampler.server_pid}) is gone")
-    route = ROUTE_OF.get(kind)
-    h0 = server_histogram(args.url, route) if route else None
-    c0 = children_cpu()
-    s0 = sampler.sample()
-    if kind == "pgbench":
-        r = pgbench(args, seconds)
-    else:
-        r = wrk(args, kind, seconds)
-    s1 = sampler.sample()
-    c1 = children_cpu()
-    wall, secs, cores = CpuSampler.delta(s0, s1, c1 - c0)
+    with_logins = kind == "lookup_logins"
+    base = "lookup" if with_logins else kind
+    route = ROUTE_OF.get(base)
+    login = None
+    if with_logins:
+        login = start_logins(args, seconds)
+        time.sleep(LOGIN_RAMP_SECONDS)
+        if login[0].poll() is not None:
+            r, _, _ = stop_logins(*login)
+            raise RuntimeError(f"the login wrk ended before the lookup run: {r}")
+    try:
+        t0 = server_requests(args.url, LOGIN_ROUTE) if with_logins else None
+        h0 = server_histogram(args.url, route) if route else None
+        c0 = children_cpu()
+        s0 = sampler.sample()
+        if kind == "pgbench":
+            r = pgbench(args, seconds)
+        else:
+            r = wrk(args, base, seconds)
+        s1 = sampler.sample()
+        c1 = children_cpu()
+        t1 = server_requests(args.url, LOGIN_ROUTE) if with_logins else None
+    finally:
+        if login is not None and LOGIN_CHILD is not None:
+            lw, login_cpu, login_wall = stop_logins(*login)
+    loadgen = c1 - c0
+    if login is not None:
+        # the login wrk's CPU, pro rata for the lookup window (it also ran during the ramp-up)
+        window = s1["t"] - s0["t"]
+        login_share = login_cpu * min(1.0, window / login_wall) if login_wall > 0 else 0.0
+        loadgen += login_share
+    wall, secs, cores = CpuSampler.delta(s0, s1, loadgen)
     if route:
         r["server_p99_le_ms"] = server_p99_bound_ms(h0, server_histogram(args.url, route))
     if sampler.server_pid and proc_ticks(sampler.server_pid) is None:
         raise RuntimeError(f"the server (pid {sampler.server_pid}) died during {kind}")
+    if login is not None:
+        secs["login_loadgen"] = round(login_share, 2)
+        cores["login_loadgen"] = round(login_share / wall, 3)
+        ok = bad = None
+        if t0 is not None and t1 is not None:
+            ok = t1.get("200", 0) - t0.get("200", 0)
+            bad = sum(t1.values()) - sum(t0.values()) - ok
+        r["logins"] = {
+            "conns": args.login_conns,
+            # logins answered 200 by the server during the lookup window (/metrics)
+            "per_second": round(ok / wall, 2) if ok is not None else lw["rps"],
+            "ok_in_window": ok, "non_200_in_window": bad,
+            "wrk": {k: lw[k] for k in ("requests", "rps", "tool_seconds", "errors", "latency_ms")},
+        }
+        for k, v in lw["errors"].items():
+            r["errors"]["login_" + k] = v
+        if bad:
+            r["errors"]["login_server_non_200"] = bad
     r.update({"wall_seconds": round(wall, 3), "cpu_seconds": secs, "cpu_cores": cores})
     return r
 
@@ -304,19 +442,32 @@ def write_line(path, obj):
 
 
 def base_record(args, kind, rnd):
-    return {"type": "measurement", "run": args.run, "round": rnd, "target": kind,
-            "config": {"conns": args.conns if kind != "pgbench" else args.pgbench_clients,
-                       "threads": args.wrk_threads if kind != "pgbench" else args.pgbench_threads,
-                       "seconds": args.seconds, "log_level": args.log_level}}
+    rec = {"type": "measurement", "run": args.run, "round": rnd, "target": kind,
+           "config": {"conns": args.conns if kind != "pgbench" else args.pgbench_clients,
+                      "threads": args.wrk_threads if kind != "pgbench" else args.pgbench_threads,
+                      "seconds": args.seconds, "log_level": args.log_level}}
+    if kind == "lookup_logins":
+        rec["config"]["login_conns"] = args.login_conns
+    return rec
 
 
 def progress(rec):
     cc = rec["cpu_cores"]
     lat = rec["latency_ms"]
     p99 = f"p99 {lat['p99']:.2f} ms" if lat.get("p99") is not None else f"avg {lat['mean']:.2f} ms"
+    lg = rec.get("logins")
+    extra = ""
+    if lg:
+        extra = (f"  logins {lg['per_second']:.1f}/s (p50 {lg['wrk']['latency_ms']['p50']:.0f} ms,"
+                 f" {lg['conns']} conns)")
     print(f"  round {rec['round']} {rec['target']:<16} {rec['rps']:>10.0f} req/s  {p99:<16}"
           f" cpu: server {cc['server']:.2f} postgres {cc['postgres']:.2f} {rec['tool']} {cc['loadgen']:.2f}"
-          f" irq {cc['irq']:.2f} other {cc['other']:.2f}  errors {sum(rec['errors'].values())}", flush=True)
+          f" irq {cc['irq']:.2f} other {cc['other']:.2f}  errors {sum(rec['errors'].values())}{extra}",
+          flush=True)
+
+
+def auth_enabled(args):
+    return bool(args.token_file and args.login_form_file)
 
 
 def cmd_warmup(args):
@@ -327,16 +478,19 @@ def cmd_warmup(args):
         print(f"  NOTE: before the warm-up, other processes kept {bg:.2f} cores busy: "
               "results will be noisy (see 'other' per measurement)", flush=True)
     secs = max(1, args.seconds)
-    for kind in ("lookup", "static", "pgbench"):
+    kinds = ("lookup", "static", "protected", "pgbench") if args.token_file else ("lookup", "static", "pgbench")
+    for kind in kinds:
         measure(args, sampler, kind, secs)
-    print(f"  warm-up done ({secs} s each of lookup, static, pgbench)", flush=True)
+    print(f"  warm-up done ({secs} s each of {', '.join(kinds)})", flush=True)
 
 
 def cmd_rounds(args):
     sampler = CpuSampler(args.server_pid, args.postmaster_pid)
+    kinds = ("static", "lookup", "protected", "lookup_logins", "pgbench") if auth_enabled(args) else \
+        ("static", "lookup", "pgbench")
     for rnd in range(1, args.rounds + 1):
-        for kind in ("static", "lookup", "pgbench"):
-            time.sleep(SETTLE_SECONDS)
+        for i, kind in enumerate(kinds):
+            time.sleep(LOGIN_DRAIN_SECONDS if i and kinds[i - 1] == "lookup_logins" else SETTLE_SECONDS)
             rec = base_record(args, kind, rnd)
             rec.update(measure(args, sampler, kind, args.seconds))
             write_line(args.out, rec)
@@ -346,6 +500,8 @@ def cmd_rounds(args):
 def cmd_single(args):
     sampler = CpuSampler(args.server_pid, args.postmaster_pid)
     base = "lookup" if args.kind.startswith("lookup") else args.kind
+    if args.kind == "lookup_logins" or args.kind.startswith("protected"):
+        base = "lookup_logins" if args.kind == "lookup_logins" else "protected"
     rec = base_record(args, args.kind, 0)
     rec.update(measure(args, sampler, base, args.seconds))
     write_line(args.out, rec)
@@ -439,6 +595,40 @@ def cmd_summary(args):
             if rp["round"] == rl["round"] and rp["rps"]:
                 per_round_ratio.append(round(rl["rps"] / rp["rps"], 3))
     static_per_core = static.get("rps_per_server_core")
+
+    def num(x, nd):
+        return "nan" if x is None else f"{x:.{nd}f}"
+
+    # Authentication: protected vs open (ratio of the medians), and lookups during logins (median
+    # of the per-round ratios lookup_logins / lookup of the same round).
+    protected = medians.get("protected", {})
+    protected_ratio = (protected["rps"] / lookup["rps"]) if protected.get("rps") and lookup.get("rps") else None
+
+    def per_round(kind, base="lookup"):
+        out = []
+        for rk in by.get(kind, []):
+            for rb in by.get(base, []):
+                if rb["round"] == rk["round"] and rk["round"] > 0 and rb["rps"]:
+                    out.append(round(rk["rps"] / rb["rps"], 3))
+        return out
+
+    per_round_protected = per_round("protected")
+    # less sensitive to other processes: requests per CPU-second of the benchmark's own processes
+    protected_per_cpu = (protected["rps_per_busy_core"] / lookup["rps_per_busy_core"]
+                         if protected.get("rps_per_busy_core") and lookup.get("rps_per_busy_core") else None)
+    per_round_logins = per_round("lookup_logins")
+    logins_ratio = med(per_round_logins)
+    login_recs = [r["logins"] for r in by.get("lookup_logins", []) if r.get("logins")]
+    logins = None
+    if login_recs:
+        logins = {
+            "conns": login_recs[0]["conns"],
+            "per_second": rnd(med([x["per_second"] for x in login_recs]), 2),
+            "p50_ms": rnd(med([x["wrk"]["latency_ms"]["p50"] for x in login_recs]), 1),
+            "p99_ms": rnd(med([x["wrk"]["latency_ms"]["p99"] for x in login_recs]), 1),
+            "per_round": [x["per_second"] for x in login_recs],
+        }
+        medians["lookup_logins"]["logins"] = logins
     ratio_per_cpu = (lookup["rps_per_busy_core"] / pgb["rps_per_busy_core"]
                      if lookup.get("rps_per_busy_core") and pgb.get("rps_per_busy_core") else None)
     p99 = lookup.get("p99_ms")
@@ -452,12 +642,20 @@ def cmd_summary(args):
         "medians": medians,
         "per_round_lookup_vs_pgbench": per_round_ratio,
         "lookup_vs_pgbench_per_busy_core": None if ratio_per_cpu is None else round(ratio_per_cpu, 3),
+        "per_round_protected_vs_open": per_round_protected,
+        "protected_vs_open_per_busy_core": None if protected_per_cpu is None else round(protected_per_cpu, 3),
+        "per_round_lookups_during_logins": per_round_logins,
+        "logins": logins,
         "results": [
             {"kind": "RATIO", "name": "lookup_vs_pgbench", "measured": rnd(ratio, 3),
              "target": TARGET_LOOKUP_VS_PGBENCH},
             {"kind": "RATIO", "name": "static_rps_per_core", "measured": rnd(static_per_core, 0),
              "target": TARGET_STATIC_RPS_PER_CORE},
             {"kind": "LIMIT", "name": "p99_lookup_ms", "measured": p99, "max": MAX_P99_LOOKUP_MS},
+            {"kind": "RATIO", "name": "protected_vs_open", "measured": rnd(protected_ratio, 3),
+             "target": TARGET_PROTECTED_VS_OPEN},
+            {"kind": "RATIO", "name": "lookups_during_logins", "measured": rnd(logins_ratio, 3),
+             "target": TARGET_LOOKUPS_DURING_LOGINS, "logins_per_second": logins and logins["per_second"]},
         ],
         "errors": errors,
         "load": load,
@@ -472,8 +670,8 @@ def cmd_summary(args):
            f" {'postgres':>8} {'loadgen':>8} {'irq':>5} {'other':>6} {'req/s/server core':>17} {'errors':>6}")
     print(hdr)
     print("-" * len(hdr))
-    for kind in ("static", "lookup", "pgbench") + tuple(k for k in sorted(medians) if k not in
-                                                        ("static", "lookup", "pgbench")):
+    first = ("static", "lookup", "protected", "lookup_logins", "pgbench")
+    for kind in first + tuple(k for k in sorted(medians) if k not in first):
         if kind not in medians:
             continue
         m = medians[kind]
@@ -487,9 +685,19 @@ def cmd_summary(args):
               f" {fmt(c['other']):>6} {fmt(m['rps_per_server_core'], 0):>17} {m['errors']:>6}")
     print("(loadgen = wrk, or pgbench on the pgbench line; srv p99<= = bucket bound of the server's own"
           " latency histogram;")
-    print(" other = CPU of processes that are not part of the benchmark)")
+    print(" other = CPU of processes that are not part of the benchmark; on lookup_logins, loadgen includes"
+          " the login wrk and server includes Argon2id)")
     print(f"lookup/pgbench per round: {', '.join(f'{x:.3f}' for x in per_round_ratio) or '-'};"
           f" per CPU-second of the benchmark's own processes: {fmt(ratio_per_cpu, 3)}")
+    if per_round_protected:
+        print(f"protected/lookup per round: {', '.join(f'{x:.3f}' for x in per_round_protected)};"
+              f" per CPU-second of the benchmark's own processes: {fmt(protected_per_cpu, 3)}")
+    if per_round_logins:
+        print(f"lookup_logins/lookup per round: {', '.join(f'{x:.3f}' for x in per_round_logins)}")
+    if logins:
+        print(f"logins during lookup_logins ({logins['conns']} connections): {fmt(logins['per_second'], 1)}/s"
+              f" median (per round: {', '.join(fmt(x, 1) for x in logins['per_round'])}),"
+              f" login p50 {fmt(logins['p50_ms'], 0)} ms, p99 {fmt(logins['p99_ms'], 0)} ms")
     print(f"results: {os.path.relpath(args.out)}")
     others = [m["cpu_cores"]["other"] for m in medians.values() if m["cpu_cores"]["other"] is not None]
     if (background or 0) > 0.2 or (others and max(others) > 0.2):
@@ -500,16 +708,20 @@ def cmd_summary(args):
               "during the measurements; see the JSON lines", file=sys.stderr)
     if load is not None:
         print(f"LOAD conns_held {load.get('conns_held')} errors {load.get('errors')}")
+    if logins:
+        print(f"LOGINS per_second {num(logins['per_second'], 1)} conns {logins['conns']}")
     print()
-
-    def num(x, nd):
-        return "nan" if x is None else f"{x:.{nd}f}"
 
     print(f"RATIO lookup_vs_pgbench {num(ratio, 3)} target 1.0")
     print(f"RATIO static_rps_per_core {num(static_per_core, 0)} target 40000")
     print(f"LIMIT p99_lookup_ms {num(p99, 2)} max 10")
+    # nan when the authentication measurements were skipped (BENCH_AUTH=0)
+    print(f"RATIO protected_vs_open {num(protected_ratio, 3)} target 0.9")
+    print(f"RATIO lookups_during_logins {num(logins_ratio, 3)} target 0.8")
     sys.stdout.flush()
-    return 0 if (errors == 0 and load_ok and ratio is not None) else 1
+    auth_ok = ((protected_ratio is not None or "protected" not in by) and
+               (logins_ratio is not None or "lookup_logins" not in by))
+    return 0 if (errors == 0 and load_ok and ratio is not None and auth_ok) else 1
 
 
 def main():
@@ -529,13 +741,19 @@ def main():
     ap.add_argument("--wrk-threads", type=int, default=2)
     ap.add_argument("--pgbench-clients", type=int, default=16)
     ap.add_argument("--pgbench-threads", type=int, default=2)
-    ap.add_argument("--kind", default="lookup", help="for single: a name starting with lookup, static or pgbench")
+    ap.add_argument("--kind", default="lookup",
+                    help="for single: a name starting with lookup, static, protected or pgbench, or lookup_logins")
     ap.add_argument("--log-level", default="warn", help="the server's STRATA_LOG_LEVEL (recorded)")
+    ap.add_argument("--token-file", help="file holding an access token with quakes:read (enables protected)")
+    ap.add_argument("--login-form-file", help="file holding the urlencoded password-grant form body "
+                    "(with --token-file, enables lookup_logins)")
+    ap.add_argument("--login-conns", type=int, default=4, help="concurrent logins during lookup_logins")
     args = ap.parse_args()
 
     def on_signal(signum, frame):
-        if CURRENT_CHILD is not None and CURRENT_CHILD.poll() is None:
-            CURRENT_CHILD.kill()
+        for child in (CURRENT_CHILD, LOGIN_CHILD):
+            if child is not None and child.poll() is None:
+                child.kill()
         sys.exit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_signal)

@@ -5,20 +5,28 @@
 #  1. installs what is missing (scripts/deps.sh bench: wrk, PostgreSQL 15), builds build/strata
 #  2. starts a private PostgreSQL 15 cluster in a temp folder on a free port, creates the
 #     database and bench_items with BENCH_ROWS (1,000,000) rows, VACUUM ANALYZE, prewarm
-#  3. starts `build/strata serve` on a free port (debug routes on, log level warn), waits for
-#     /readyz, warms up
+#  3. starts `build/strata serve` (run from a copy in the temp folder) on a free port (debug
+#     routes on, log level warn, development auth: secrets generated in the temp folder, an admin
+#     user with a random password, token endpoint rate limits raised), waits for /readyz, logs
+#     the admin in (password grant) for an access token, checks that the protected route
+#     answers 200 with it and 401 without, warms up
 #  4. BENCH_ROUNDS (3) interleaved rounds of: wrk static /healthz, wrk primary-key lookup
-#     /api/v1/_debug/items/<random id>, pgbench with the same SQL prepared -- BENCH_SECONDS (10)
-#     each, recording CPU per process (server, PostgreSQL, load generator, other)
+#     /api/v1/_debug/items/<random id>, the same lookups on /api/v1/_debug/protected/items/<id>
+#     with the bearer token (quakes:read), the open lookups again while a second wrk posts
+#     password-grant logins on BENCH_LOGIN_CONNS (4) connections, pgbench with the same SQL
+#     prepared -- BENCH_SECONDS (10) each, recording CPU per process (server, PostgreSQL, load
+#     generator, other). BENCH_AUTH=0 leaves out the two authentication loads.
 #  5. one lookup run with STRATA_LOG_LEVEL=info (the cost of access logs; BENCH_LOG_ROUND=0 skips)
 #  6. the load test: 1,000 concurrent keep-alive connections held ~10 s (BENCH_LOAD=0 skips)
 #  7. writes bench/results/<UTC timestamp>.jsonl, prints a table and, last, one line per target:
 #       RATIO lookup_vs_pgbench <x> target 1.0
 #       RATIO static_rps_per_core <x> target 40000
 #       LIMIT p99_lookup_ms <x> max 10
+#       RATIO protected_vs_open <x> target 0.9
+#       RATIO lookups_during_logins <x> target 0.8
 # Exit status: 0 when every measurement ran without errors (missing a target is reported, not
 # failed); 1 on errors (non-2xx, socket errors, failed transactions, load test failure).
-# Everything started here is stopped by PID on exit, Ctrl-C included. Runs in about 3 minutes.
+# Everything started here is stopped by PID on exit, Ctrl-C included. Runs in about 3.5 minutes.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -33,6 +41,8 @@ BENCH_WARMUP_SECONDS=${BENCH_WARMUP_SECONDS:-3}
 BENCH_LOG_ROUND=${BENCH_LOG_ROUND:-1}
 BENCH_LOAD=${BENCH_LOAD:-1}
 BENCH_LOAD_CONNS=${BENCH_LOAD_CONNS:-1000}
+BENCH_AUTH=${BENCH_AUTH:-1}
+BENCH_LOGIN_CONNS=${BENCH_LOGIN_CONNS:-4}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PY=/usr/bin/python3 # not the python3 on PATH (may be a pyenv shim without Debian's modules)
 DB=strata_bench
@@ -96,7 +106,8 @@ cleanup() {
         scripts/pg.sh stop "$TMP/pg/data" 2>/dev/null || say "could not stop PostgreSQL in $TMP/pg/data"
     fi
     if [ "$KEEP_TMP" = 1 ]; then
-        rm -rf "$TMP/pg/data"
+        # logs only: no data, no binary, and none of the run's secrets (token, admin password)
+        rm -rf "$TMP/pg/data" "$TMP/bin" "$TMP/var" "$TMP/token" "$TMP/token.json" "$TMP/login.form"
         say "logs kept in $TMP (server-*.log, pg/pg.log)"
     else
         rm -rf "$TMP"
@@ -105,6 +116,13 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'KEEP_TMP=0; say interrupted; exit 130' INT TERM
+
+# Every start below runs this copy: others may rebuild build/strata during the run (make test on
+# the same tree), and a restart on a different binary meets migrations changed after they were
+# applied, or measures other code. The copy keeps the name strata (checked in /proc/<pid>/comm).
+mkdir -p "$TMP/bin"
+cp -L build/strata "$TMP/bin/strata"
+STRATA_BIN=$TMP/bin/strata
 
 free_port() {
     "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -144,6 +162,12 @@ URL=http://127.0.0.1:$HTTP_PORT
 # on by default) shares CPU between sessions first: with wrk in the server's session, wrk's p99
 # was 250-960 ms instead of 10-17 ms. setsid execs (no fork here: we are not a group leader), so
 # $! is the server itself; Ctrl-C does not reach it, the EXIT trap stops it.
+# Auth: development mode generates the JWT and API-key secrets once under STRATA_VAR_DIR (in the
+# temp folder, so they survive the restarts below and tokens stay valid); the admin user is
+# created at the first start with a random password. The token endpoint's limits (30/min per
+# address, 10/min per user by default) would turn the login load into 429s: raised to the maximum.
+ADMIN_USER=bench-admin
+ADMIN_PASSWORD=Bench-$("$PY" -c 'import secrets; print(secrets.token_hex(12))')
 start_server() { # $1 = log level
     local level=$1 i
     mkdir -p "$TMP/var"
@@ -151,12 +175,15 @@ start_server() { # $1 = log level
         STRATA_DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/$DB" \
         STRATA_DEBUG_ROUTES=true STRATA_LOG_LEVEL=$level STRATA_ENV=development \
         STRATA_VAR_DIR="$TMP/var" STRATA_MAX_CONNECTIONS=4096 STRATA_SHUTDOWN_GRACE=2s \
-        setsid build/strata serve >>"$TMP/server-$level.log" 2>&1 &
+        STRATA_ADMIN_USER=$ADMIN_USER STRATA_ADMIN_PASSWORD=$ADMIN_PASSWORD \
+        STRATA_AUTH_RATE_PER_MINUTE=100000 STRATA_AUTH_USER_RATE_PER_MINUTE=100000 \
+        STRATA_ACCESS_TOKEN_TTL=1h \
+        setsid "$STRATA_BIN" serve >>"$TMP/server-$level.log" 2>&1 &
     SERVER_PID=$!
     for i in $(seq 1 300); do
         if ! kill -0 "$SERVER_PID" 2>/dev/null; then
             tail -n 20 "$TMP/server-$level.log" >&2 || true
-            die "build/strata serve exited during start (log above)"
+            die "strata serve ($STRATA_BIN, a copy of build/strata) exited during start (log above)"
         fi
         if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL/readyz" 2>/dev/null)" = 200 ]; then
             [ "$(cat "/proc/$SERVER_PID/comm" 2>/dev/null)" = strata ] ||
@@ -173,6 +200,33 @@ start_server warn
 code=$(curl -s -o "$TMP/probe.json" -w '%{http_code}' "$URL/api/v1/_debug/items/42")
 [ "$code" = 200 ] || die "lookup probe answered $code: $(cat "$TMP/probe.json")"
 
+# The admin's access token (password grant, public client strata-web) for the protected route,
+# and the same form for the login load. Both files stay in the temp folder (mode 600).
+AUTH_ARGS=()
+if [ "$BENCH_AUTH" = 1 ]; then
+    (
+        umask 077
+        printf 'grant_type=password&username=%s&password=%s&client_id=strata-web' \
+            "$ADMIN_USER" "$ADMIN_PASSWORD" >"$TMP/login.form"
+    )
+    code=$(curl -s -o "$TMP/token.json" -w '%{http_code}' -X POST \
+        -H 'Content-Type: application/x-www-form-urlencoded' --data-binary @"$TMP/login.form" \
+        "$URL/api/v1/auth/token")
+    [ "$code" = 200 ] || die "admin login answered $code: $(cat "$TMP/token.json")"
+    (
+        umask 077
+        "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' \
+            "$TMP/token.json" >"$TMP/token"
+    ) || die "no access_token in the token endpoint's answer"
+    code=$(curl -s -o "$TMP/probe.json" -w '%{http_code}' -H "Authorization: Bearer $(cat "$TMP/token")" \
+        "$URL/api/v1/_debug/protected/items/42")
+    [ "$code" = 200 ] || die "protected lookup probe (with the admin token) answered $code: $(cat "$TMP/probe.json")"
+    code=$(curl -s -o "$TMP/probe.json" -w '%{http_code}' "$URL/api/v1/_debug/protected/items/42")
+    [ "$code" = 401 ] || die "protected lookup probe without a token answered $code, not 401: $(cat "$TMP/probe.json")"
+    AUTH_ARGS=(--token-file "$TMP/token" --login-form-file "$TMP/login.form" --login-conns "$BENCH_LOGIN_CONNS")
+    say "admin token obtained; protected route answers 200 with it, 401 without"
+fi
+
 # ---- 4. measurements --------------------------------------------------------------------------
 mkdir -p bench/results
 RUN=$(date -u +%Y%m%dT%H%M%SZ)
@@ -180,10 +234,15 @@ OUT=bench/results/$RUN.jsonl
 export BENCH_ROWS
 M=("$PY" bench/measure.py --out "$OUT" --run "$RUN" --url "$URL" --postmaster-pid "$PG_PID"
     --pg-port "$PG_PORT" --db "$DB" --pgbench "$PGBIN/pgbench" --conns "$BENCH_CONNS"
-    --wrk-threads "$(nproc)" --pgbench-clients "$BENCH_PGBENCH_CLIENTS" --pgbench-threads "$(nproc)")
+    --wrk-threads "$(nproc)" --pgbench-clients "$BENCH_PGBENCH_CLIENTS" --pgbench-threads "$(nproc)"
+    ${AUTH_ARGS[@]+"${AUTH_ARGS[@]}"})
 say "warm-up"
 "${M[@]}" warmup --server-pid "$SERVER_PID" --seconds "$BENCH_WARMUP_SECONDS"
-say "$BENCH_ROUNDS rounds of static, lookup, pgbench, $BENCH_SECONDS s each ($BENCH_CONNS wrk connections, $BENCH_PGBENCH_CLIENTS pgbench clients)"
+if [ "$BENCH_AUTH" = 1 ]; then
+    say "$BENCH_ROUNDS rounds of static, lookup, protected, lookup_logins, pgbench, $BENCH_SECONDS s each ($BENCH_CONNS wrk connections, $BENCH_LOGIN_CONNS login connections, $BENCH_PGBENCH_CLIENTS pgbench clients)"
+else
+    say "$BENCH_ROUNDS rounds of static, lookup, pgbench, $BENCH_SECONDS s each ($BENCH_CONNS wrk connections, $BENCH_PGBENCH_CLIENTS pgbench clients)"
+fi
 "${M[@]}" rounds --server-pid "$SERVER_PID" --seconds "$BENCH_SECONDS" --rounds "$BENCH_ROUNDS"
 
 # ---- 5. the cost of access logs: one lookup run at log level info ------------------------------

@@ -694,39 +694,107 @@ bool auth_client_check(const char *client_id, const char *secret, bool *confiden
 
 /* ---- identification ------------------------------------------------------------------------ */
 
-static int identify_jwt(const char *tok, size_t len, struct auth_principal *p, const char **reason)
+/* Verified tokens, per event-loop thread: a protected request then costs one SHA-256 of the
+ * token instead of a signature check and a JSON parse (measured ~15 µs, bench/README.md).
+ * Only what the signature vouched for is cached; expiry and the snapshot checks (user
+ * disabled, role changed, client revoked) run on every request. */
+#define TOKEN_CACHE 256
+
+struct token_entry {
+    unsigned char hash[SHA256_DIGEST_LENGTH];
+    bool used;
+    int64_t exp, nbf;
+    struct auth_principal p; /* kind, name, role, scope, jti, grant */
+};
+
+static _Thread_local struct token_entry *token_cache;
+
+static int principal_from_claims(json_t *claims, struct auth_principal *p, int64_t *exp, int64_t *nbf,
+                                 const char **reason)
 {
-    struct jwt_verify_opts o = {jwt_issuer, jwt_audience, (int64_t)time(NULL), leeway_ms / 1000};
-    json_t *claims = NULL;
-    enum jwt_error e = jwt_verify(signing_key, tok, len, &o, &claims);
-    if (e != JWT_OK) {
-        *reason = jwt_error_text(e);
-        return STRATA_EINVAL;
-    }
     const char *sub = json_string_value(json_object_get(claims, "sub"));
     const char *role = json_string_value(json_object_get(claims, "role"));
     const char *scope = json_string_value(json_object_get(claims, "scope"));
     const char *gty = json_string_value(json_object_get(claims, "gty"));
     const char *jti = json_string_value(json_object_get(claims, "jti"));
-    int rc = STRATA_EINVAL;
     *reason = "token claims incomplete";
     if (!sub || !role || !gty)
-        goto out;
+        return STRATA_EINVAL;
     snprintf(p->name, sizeof p->name, "%s", sub);
     snprintf(p->role, sizeof p->role, "%s", role);
     snprintf(p->scope, sizeof p->scope, "%s", scope ? scope : "");
     snprintf(p->jti, sizeof p->jti, "%s", jti ? jti : "");
     snprintf(p->grant, sizeof p->grant, "%s", gty);
+    p->kind = !strcmp(gty, "client_credentials") ? AUTH_CLIENT : AUTH_USER;
+    *exp = (int64_t)json_number_value(json_object_get(claims, "exp"));
+    json_t *n = json_object_get(claims, "nbf");
+    *nbf = n ? (int64_t)json_number_value(n) : 0;
+    return 0;
+}
+
+static int principal_check(struct auth_principal *p, const char **reason);
+
+void auth_thread_cleanup(void)
+{
+    free(token_cache);
+    token_cache = NULL;
+}
+
+static int identify_jwt(const char *tok, size_t len, struct auth_principal *p, const char **reason)
+{
+    int64_t now = (int64_t)time(NULL), leeway = leeway_ms / 1000;
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)tok, len, h);
+    if (!token_cache)
+        token_cache = xcalloc(TOKEN_CACHE, sizeof *token_cache); /* one per loop thread, for its life */
+    struct token_entry *slot = &token_cache[(h[0] | (h[1] << 8)) % TOKEN_CACHE];
+    if (slot->used && CRYPTO_memcmp(slot->hash, h, sizeof h) == 0) {
+        if (slot->exp + leeway <= now) {
+            *reason = jwt_error_text(JWT_E_EXPIRED);
+            return STRATA_EINVAL;
+        }
+        if (slot->nbf - leeway > now) {
+            *reason = jwt_error_text(JWT_E_NOT_YET);
+            return STRATA_EINVAL;
+        }
+        *p = slot->p;
+    } else {
+        struct jwt_verify_opts o = {jwt_issuer, jwt_audience, now, leeway};
+        json_t *claims = NULL;
+        enum jwt_error e = jwt_verify(signing_key, tok, len, &o, &claims);
+        if (e != JWT_OK) {
+            *reason = jwt_error_text(e);
+            return STRATA_EINVAL;
+        }
+        int64_t exp, nbf;
+        int rc = principal_from_claims(claims, p, &exp, &nbf, reason);
+        json_decref(claims);
+        if (rc < 0) {
+            p->kind = AUTH_NONE;
+            return rc;
+        }
+        memcpy(slot->hash, h, sizeof h);
+        slot->used = true;
+        slot->exp = exp;
+        slot->nbf = nbf;
+        slot->p = *p;
+    }
+    return principal_check(p, reason);
+}
+
+/* The snapshot's word on a principal the token vouched for. */
+static int principal_check(struct auth_principal *p, const char **reason)
+{
+    int rc;
+    const char *sub = p->name, *role = p->role;
     struct snapshot *s = snap_get();
     size_t i;
-    if (!strcmp(gty, "client_credentials")) {
-        p->kind = AUTH_CLIENT;
+    if (p->kind == AUTH_CLIENT) {
         bool ok = s && strmap_get(&s->client_map, sub, &i) && !s->clients[i].revoked && s->clients[i].role &&
                   !strcmp(s->clients[i].role, role);
         *reason = "client revoked or its role changed";
         rc = ok ? 0 : STRATA_EINVAL;
     } else {
-        p->kind = AUTH_USER;
         bool ok = s && strmap_get(&s->user_map, sub, &i) && !s->users[i].disabled && !strcmp(s->users[i].role, role);
         if (ok)
             p->user_id = s->users[i].id;
@@ -734,8 +802,6 @@ static int identify_jwt(const char *tok, size_t len, struct auth_principal *p, c
         rc = ok ? 0 : STRATA_EINVAL;
     }
     snap_unref(s);
-out:
-    json_decref(claims);
     if (rc < 0)
         p->kind = AUTH_NONE;
     return rc;

@@ -56,6 +56,8 @@ int auth_start(char *err, size_t errlen) STRATA_MUST_CHECK;
 /* Only the secrets and keys (what the CLI needs to hash API keys and client secrets). */
 int auth_load_keys(char *err, size_t errlen) STRATA_MUST_CHECK;
 void auth_stop(void);
+/* An event-loop thread ending: frees its verified-token cache. */
+void auth_thread_cleanup(void);
 
 /* Identifies the caller from the request's credentials. Returns 0 and fills p (kind NONE when
  * no credential was given), or STRATA_EINVAL with a short reason when a credential was given

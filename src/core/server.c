@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/auth.h"
 #include "core/config.h"
 #include "core/db.h"
 #include "core/http_internal.h"
@@ -219,6 +220,7 @@ static void *loop_main(void *arg)
     h2o_multithread_unregister_receiver(L->mq, &L->fanout_rx);
     db_pool_free(L->db);
     L->db = NULL;
+    auth_thread_cleanup();
     return NULL;
 }
 

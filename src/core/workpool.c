@@ -3,6 +3,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -17,6 +20,10 @@ static bool stopping;
 
 static void *worker_main(void *unused)
 {
+    /* password hashing must not starve the event loops that share the cores: run it at a
+     * lower priority (Linux applies nice per thread) */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+        log_msg(LOG_DEBUG, NULL, "workpool: could not lower thread priority", NULL);
     for (;;) {
         pthread_mutex_lock(&mu);
         while (!head && !stopping)
