@@ -5,3 +5,5 @@ fuzz_time_DEPS   := core/timefmt
 fuzz_router_DEPS := core/router core/qs core/mem
 fuzz_json_DEPS   := core/jsonw core/buf core/mem core/timefmt
 fuzz_jwt_DEPS    := core/jwt core/buf core/mem
+fuzz_quake_feature_DEPS := apps/quakes/feature core/jsonw core/buf core/mem core/timefmt
+fuzz_quake_cursor_DEPS := apps/quakes/cursor core/jwt core/buf core/mem

@@ -72,6 +72,13 @@ fi
 
 export STRATA_ENV=${STRATA_ENV:-development}
 export STRATA_QUAKES_PUBLIC_READ=${STRATA_QUAKES_PUBLIC_READ:-true}
+# The demo: the bundled real week of USGS data replayed as if live, moved so its newest event
+# is now, at 300 x real time (the week takes about 34 minutes). There is no internet access to
+# poll USGS from here by default; set STRATA_QUAKES_POLL=true where there is.
+export STRATA_QUAKES_REPLAY_FILE=${STRATA_QUAKES_REPLAY_FILE:-$repo/data/usgs_all_week_2023-08-04.geojson}
+export STRATA_QUAKES_REPLAY_SHIFT_TO_NOW=${STRATA_QUAKES_REPLAY_SHIFT_TO_NOW:-true}
+export STRATA_QUAKES_REPLAY_SPEED=${STRATA_QUAKES_REPLAY_SPEED:-300}
+export STRATA_QUAKES_POLL=${STRATA_QUAKES_POLL:-false}
 export STRATA_VAR_DIR=${STRATA_VAR_DIR:-$state}
 
 # The effective settings, so that `strata` commands run from the checkout reach the same

@@ -10,6 +10,8 @@
 
 #include <libpq-fe.h>
 
+#include "apps/quakes/api.h"
+#include "apps/quakes/quakes.h"
 #include "core/auth.h"
 #include "core/auth_admin.h"
 #include "core/auth_cli.h"
@@ -27,6 +29,7 @@
 #include "core/router.h"
 #include "core/server.h"
 #include "core/sse.h"
+#include "core/ws.h"
 
 #define STRATA_VERSION "0.1.0"
 
@@ -86,7 +89,7 @@ static int cmd_migrate(bool quiet)
     return 0;
 }
 
-static int cmd_serve(void)
+static int cmd_serve(bool all)
 {
     if (cfg.auto_migrate && cmd_migrate(true) != 0)
         return 1;
@@ -95,6 +98,8 @@ static int cmd_serve(void)
     if (add_routes(r, health_routes) < 0 || add_routes(r, metrics_routes) < 0 || add_routes(r, openapi_routes) < 0)
         goto out;
     if (add_routes(r, auth_token_routes) < 0 || add_routes(r, auth_admin_routes) < 0)
+        goto out;
+    if (add_routes(r, quakes_api_routes) < 0)
         goto out;
     if (cfg.debug_routes && (add_routes(r, debug_routes) < 0 || add_routes(r, debug_authz_routes) < 0))
         goto out;
@@ -119,7 +124,14 @@ static int cmd_serve(void)
         fprintf(stderr, "strata: cannot start worker threads\n");
         goto out_auth;
     }
+    if (all && quakes_ingest_start() < 0) {
+        fprintf(stderr, "strata: cannot start the quakes ingestor\n");
+        workpool_stop();
+        goto out_auth;
+    }
     status = server_run(r);
+    if (all)
+        quakes_ingest_stop();
     workpool_stop();
 out_auth:
     auth_stop();
@@ -184,6 +196,8 @@ int main(int argc, char **argv)
     auth_register_config();
     password_register_config();
     sse_register_config();
+    ws_register_config();
+    quakes_register_config();
     bus_register_config();
     char err[512];
     if (config_load(config_file, &sargc, sargv, err, sizeof err) < 0) {
@@ -221,6 +235,10 @@ int main(int argc, char **argv)
         status = 0;
         goto out;
     }
+    if (!strcmp(cmd, "ingest")) {
+        status = quakes_ingest_main(sargc, sargv);
+        goto out;
+    }
     if (!strcmp(cmd, "user") || !strcmp(cmd, "client") || !strcmp(cmd, "apikey")) {
         if (check_database_url() < 0 || auth_load_keys(err, sizeof err) < 0) {
             if (cfg.database_url && cfg.database_url[0])
@@ -239,12 +257,12 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "serve") || !strcmp(cmd, "all")) {
         if (check_database_url() < 0)
             goto out;
-        status = cmd_serve();
+        status = cmd_serve(!strcmp(cmd, "all"));
     } else if (!strcmp(cmd, "migrate")) {
         if (check_database_url() < 0)
             goto out;
         status = cmd_migrate(false);
-    } else if (!strcmp(cmd, "worker") || !strcmp(cmd, "ingest") || !strcmp(cmd, "mqtt-bridge")) {
+    } else if (!strcmp(cmd, "worker") || !strcmp(cmd, "mqtt-bridge")) {
         if (check_database_url() < 0)
             goto out;
         status = cmd_idle_role(cmd);

@@ -359,8 +359,11 @@ static void on_retry(h2o_timeout_entry_t *e)
 
 static void conn_start(struct db_conn *c)
 {
-    char opts[128];
-    snprintf(opts, sizeof opts, "-c statement_timeout=%lld", (long long)c->group->stmt_timeout_ms);
+    char opts[160];
+    /* interactive statements never use parallel workers: for small indexed reads starting a
+     * worker (which loads PostGIS first) cost 60-100 ms, far more than the query */
+    snprintf(opts, sizeof opts, "-c statement_timeout=%lld%s", (long long)c->group->stmt_timeout_ms,
+             c->group == &c->pool->groups[DB_FAST] ? " -c max_parallel_workers_per_gather=0" : "");
     const char *const keys[] = {"dbname", "options", "application_name", NULL};
     const char *const vals[] = {c->pool->conninfo, opts, "strata", NULL};
     c->pg = PQconnectStartParams(keys, vals, 1);

@@ -392,7 +392,12 @@ static void reply_now(struct http_req *r, int status, const char *content_type, 
     }
     if (r->loop->stopping)
         req->http1_is_persistent = 0; /* H2O then answers Connection: close */
-    req->res.content_length = len;
+    /* 204 and 304 carry no body and, for 304, no Content-Length that could differ from the
+     * 200's (RFC 9110 §8.6): SIZE_MAX tells H2O to send none */
+    bool bodyless = status == 204 || status == 304;
+    req->res.content_length = bodyless ? SIZE_MAX : len;
+    if (bodyless)
+        len = 0;
     log_access(r, r->priv->client_gone ? 499 : status, len);
     observe(r, r->priv->client_gone ? 499 : status);
     bool head = req->method.len == 4 && !memcmp(req->method.base, "HEAD", 4);
@@ -424,6 +429,17 @@ bool http_stream_begin(struct http_req *r, const char *content_type)
     }
     log_access(r, 200, 0);
     observe(r, 200);
+    return true;
+}
+
+bool http_upgrade_begin(struct http_req *r)
+{
+    if (r->responded || !r->req)
+        return false;
+    r->responded = true;
+    h2o_timeout_unlink(&r->priv->timeout);
+    log_access(r, 101, 0);
+    observe(r, 101);
     return true;
 }
 

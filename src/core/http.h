@@ -81,6 +81,8 @@ int http_db_query(struct http_req *r, const struct db_stmt *st, const char *cons
  * CORS headers, marks the request answered (timeouts no longer apply), and logs the access
  * line. The caller then drives H2O's generator. Returns false when the client is gone. */
 bool http_stream_begin(struct http_req *r, const char *content_type);
+/* For a WebSocket upgrade (ws.c): marks the request answered and logs it as 101. */
+bool http_upgrade_begin(struct http_req *r);
 
 /* For async work that is not an http_db_query (a transaction, an outgoing call): the request
  * stays allocated until every hold is released, even if the client leaves (then r->req is

@@ -269,11 +269,23 @@ static void render_process(struct buf *b)
           (double)start_time_s);
 }
 
+#define MAX_RENDERERS 16
+static void (*renderers[MAX_RENDERERS])(struct buf *out);
+static size_t nrenderers;
+
+void metrics_register_renderer(void (*fn)(struct buf *out))
+{
+    if (nrenderers < MAX_RENDERERS)
+        renderers[nrenderers++] = fn;
+}
+
 void metrics_render(struct buf *out)
 {
     render_http(out);
     render_loops(out);
     render_process(out);
+    for (size_t i = 0; i < nrenderers; i++)
+        renderers[i](out);
 }
 
 static bool token_ok(struct http_req *r)

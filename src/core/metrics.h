@@ -25,6 +25,9 @@ void metrics_observe_request(const struct route *route, const char *method, size
 void metrics_publish_loop(unsigned loop_idx, unsigned inflight, unsigned conns, const struct db_pool_stats *db);
 void metrics_render(struct buf *out);
 
+/* Apps add their own families: fn appends exposition text (with # HELP / # TYPE) to out. */
+void metrics_register_renderer(void (*fn)(struct buf *out));
+
 extern const struct route metrics_routes[]; /* GET /metrics; ends with a NULL method */
 
 #endif

@@ -21,6 +21,7 @@
 #include "core/metrics.h"
 #include "core/fanout.h"
 #include "core/sse.h"
+#include "core/ws.h"
 #include "core/workpool.h"
 #include "core/mem.h"
 
@@ -174,6 +175,7 @@ static void on_stop_msg(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages
     L->stop_deadline = h2o_now(L->loop) + (uint64_t)cfg.shutdown_grace_ms;
     close_listener(L);
     sse_loop_shutdown(L);
+    ws_loop_shutdown(L);
     h2o_context_request_shutdown(&L->ctx);
 }
 
@@ -209,6 +211,7 @@ static void *loop_main(void *arg)
     h2o_timeout_init(L->loop, &L->tick, 50);
     http_loop_init(L);
     sse_loop_init(L);
+    ws_loop_init(L);
     L->tick_entry.cb = on_tick;
     h2o_timeout_link(L->loop, &L->tick, &L->tick_entry);
     while (!L->done)

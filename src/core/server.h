@@ -47,6 +47,9 @@ struct http_loop {
     unsigned nstreams;
     h2o_timeout_t heartbeat;
     h2o_timeout_entry_t heartbeat_entry;
+    h2o_linklist_t wsconns;       /* WebSocket connections on this loop (ws.c) */
+    h2o_timeout_t ws_ping;
+    h2o_timeout_entry_t ws_ping_entry;
     pthread_t thread;
 };
 

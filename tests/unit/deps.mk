@@ -9,3 +9,6 @@ test_router_DEPS  := core/router core/qs core/mem
 test_openapi_DEPS := core/openapi core/router core/params core/qs core/timefmt core/jsonw core/problem core/buf core/mem
 test_jwt_DEPS     := core/jwt core/buf core/mem
 test_ratelimit_DEPS := core/ratelimit core/mem
+test_quake_feature_DEPS := apps/quakes/feature core/jsonw core/buf core/mem core/timefmt
+test_quake_cursor_DEPS := apps/quakes/cursor core/jwt core/buf core/mem
+test_quake_filter_DEPS := apps/quakes/filter core/params core/qs core/timefmt core/mem
