@@ -12,6 +12,7 @@
 
 #include "apps/quakes/api.h"
 #include "apps/quakes/quakes.h"
+#include "apps/quakes/stream.h"
 #include "core/auth.h"
 #include "core/auth_admin.h"
 #include "core/auth_cli.h"
@@ -99,7 +100,7 @@ static int cmd_serve(bool all)
         goto out;
     if (add_routes(r, auth_token_routes) < 0 || add_routes(r, auth_admin_routes) < 0)
         goto out;
-    if (add_routes(r, quakes_api_routes) < 0)
+    if (add_routes(r, quakes_api_routes) < 0 || add_routes(r, quakes_stream_routes) < 0)
         goto out;
     if (cfg.debug_routes && (add_routes(r, debug_routes) < 0 || add_routes(r, debug_authz_routes) < 0))
         goto out;
@@ -110,7 +111,7 @@ static int cmd_serve(bool all)
         status = 2;
         goto out;
     }
-    if (debug_routes_init(cfg.debug_routes ? bus : NULL) < 0 || bus_start(bus) < 0) {
+    if (debug_routes_init(cfg.debug_routes ? bus : NULL) < 0 || quakes_stream_init(bus) < 0 || bus_start(bus) < 0) {
         fprintf(stderr, "strata: cannot start the event bus\n");
         goto out_bus;
     }

@@ -8,6 +8,7 @@
 #include "core/mem.h"
 #include "core/server.h"
 #include "core/sse.h"
+#include "core/ws.h"
 
 #define MAX_LOOPS 256
 #define MAX_HELD 10000
@@ -20,7 +21,8 @@ struct fanout_topic {
 
 struct fanout_sub {
     struct fanout_topic *topic;
-    struct sse_stream *stream;
+    struct sse_stream *stream; /* one of the two sinks */
+    struct ws_conn *ws;
     h2o_linklist_t link;
     fanout_filter_fn filter;
     void *filter_arg;
@@ -61,6 +63,7 @@ void fanout_event_unref(struct fanout_event *ev)
     if (!ev || atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) != 1)
         return;
     sse_msg_unref(ev->sse);
+    sse_msg_unref(ev->json);
     if (ev->free_data)
         ev->free_data(ev->data);
     free(ev);
@@ -73,7 +76,12 @@ static void deliver(struct fanout_sub *s, struct fanout_event *ev)
     if (s->filter && !s->filter(ev, s->filter_arg))
         return;
     s->last_id = ev->id;
-    sse_stream_send(s->stream, ev->sse);
+    if (s->ws) {
+        if (ev->json)
+            ws_send(s->ws, ev->json->data, ev->json->len);
+    } else {
+        sse_stream_send(s->stream, ev->sse);
+    }
 }
 
 void fanout_on_posts(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
@@ -89,7 +97,10 @@ void fanout_on_posts(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
             n = n->next; /* delivering may end the stream and unsubscribe it */
             if (s->paused) {
                 if (s->nheld == MAX_HELD) {
-                    sse_stream_close(s->stream);
+                    if (s->ws)
+                        ws_close(s->ws, 1013, "too many events while resuming");
+                    else
+                        sse_stream_close(s->stream);
                     continue;
                 }
                 if (s->nheld == s->capheld) {
@@ -123,13 +134,30 @@ void fanout_publish(struct fanout_topic *t, struct fanout_event *ev)
     fanout_event_unref(ev);
 }
 
+static struct fanout_sub *subscribe(struct fanout_topic *t, struct http_loop *L, fanout_filter_fn filter,
+                                    void *filter_arg, bool paused);
+
 struct fanout_sub *fanout_subscribe(struct fanout_topic *t, struct sse_stream *stream, fanout_filter_fn filter,
                                     void *filter_arg, bool paused)
 {
-    struct http_loop *L = sse_stream_req(stream)->loop;
+    struct fanout_sub *s = subscribe(t, sse_stream_req(stream)->loop, filter, filter_arg, paused);
+    s->stream = stream;
+    return s;
+}
+
+struct fanout_sub *fanout_subscribe_ws(struct fanout_topic *t, struct ws_conn *ws, fanout_filter_fn filter,
+                                       void *filter_arg, bool paused)
+{
+    struct fanout_sub *s = subscribe(t, ws_loop(ws), filter, filter_arg, paused);
+    s->ws = ws;
+    return s;
+}
+
+static struct fanout_sub *subscribe(struct fanout_topic *t, struct http_loop *L, fanout_filter_fn filter,
+                                    void *filter_arg, bool paused)
+{
     struct fanout_sub *s = xcalloc(1, sizeof *s);
     s->topic = t;
-    s->stream = stream;
     s->filter = filter;
     s->filter_arg = filter_arg;
     s->paused = paused;

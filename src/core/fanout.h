@@ -23,7 +23,8 @@ struct sse_stream;
 struct fanout_event {
     atomic_int refs;
     int64_t id;           /* increasing; subscribers skip ids they have already sent */
-    struct sse_msg *sse;  /* encoded once */
+    struct sse_msg *sse;  /* encoded once, as an SSE frame */
+    struct sse_msg *json; /* encoded once, as a WebSocket text message (may be NULL) */
     void *data;           /* the app's summary for filters; freed with free_data */
     void (*free_data)(void *data);
 };
@@ -45,6 +46,10 @@ void fanout_event_unref(struct fanout_event *ev);
  * id <= the last id it sent are skipped. */
 struct fanout_sub *fanout_subscribe(struct fanout_topic *t, struct sse_stream *s, fanout_filter_fn filter,
                                     void *filter_arg, bool paused);
+/* The same for a WebSocket connection (receives ev->json). */
+struct ws_conn;
+struct fanout_sub *fanout_subscribe_ws(struct fanout_topic *t, struct ws_conn *ws, fanout_filter_fn filter,
+                                       void *filter_arg, bool paused);
 void fanout_resume(struct fanout_sub *sub, int64_t last_sent_id);
 void fanout_unsubscribe(struct fanout_sub *sub);
 unsigned fanout_subscribers(struct fanout_topic *t);

@@ -19,25 +19,28 @@
 
 /* ---- settings ---------------------------------------------------------------------------- */
 
-static bool public_read = false;
+bool quakes_public_read_value = false;
 static int64_t max_limit = 1000;
 
 static const struct config_setting api_settings[] = {
-    {"quakes_public_read", CFG_BOOL, "false", &public_read, 0, 0, 0, NULL,
+    {"quakes_public_read", CFG_BOOL, "false", &quakes_public_read_value, 0, 0, 0, NULL,
      "anyone may read the earthquake catalogue without a token (else it needs quakes:read)"},
     {"quakes_max_limit", CFG_INT, "1000", &max_limit, 0, 1, 1000, NULL,
      "largest page (limit) GET /api/v1/earthquakes serves"},
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL},
 };
 
+static void build_stream_params(void);
+
 void quakes_api_register_config(void)
 {
     config_register(api_settings);
+    build_stream_params();
 }
 
 bool quakes_api_public_read(void)
 {
-    return public_read;
+    return quakes_public_read_value;
 }
 
 /* ---- cursor key ---------------------------------------------------------------------------
@@ -146,6 +149,26 @@ static const struct param_spec list_params[] = {
     {.name = NULL},
 };
 
+struct param_spec quakes_stream_params[QUAKES_FILTER_NPARAMS + 2];
+
+static void build_stream_params(void)
+{
+    /* the live stream takes the list's filters (not its paging or format) and last_event_id */
+    for (size_t i = 0; i < QUAKES_FILTER_NPARAMS; i++)
+        quakes_stream_params[i] = list_params[i];
+    quakes_stream_params[QUAKES_FILTER_NPARAMS] = (struct param_spec){
+        .name = "last_event_id", .type = PARAM_INT, .flags = PARAM_BOUNDED, .imin = 0, .imax = INT64_MAX,
+        .help = "resume after this event id (as the Last-Event-ID header; for clients that cannot set it)"};
+    quakes_stream_params[QUAKES_FILTER_NPARAMS + 1] = (struct param_spec){.name = NULL};
+}
+
+const bool *quakes_api_public_read_flag(void)
+{
+    return &quakes_public_read_value;
+}
+
+_Static_assert(QUAKES_FILTER_NPARAMS == Q_DELETED + 1, "the filters are the list's first parameters");
+
 static const struct param_spec item_path[] = {
     {.name = "id", .type = PARAM_STRING, .flags = PARAM_REQUIRED, .max_len = QUAKE_CURSOR_ID_MAX,
      .help = "USGS event id, e.g. nc73919986"},
@@ -184,7 +207,7 @@ static void kv_text(struct jsonw *w, const char *key, const PGresult *res, int r
 }
 
 /* The typed fields of one event (the members of an object already begun). */
-static void event_fields(struct jsonw *w, const PGresult *res, int row)
+void quakes_event_fields(struct jsonw *w, const PGresult *res, int row)
 {
     kv_text(w, "id", res, row, QCOL_ID);
     jsonw_key(w, "time");
@@ -378,7 +401,7 @@ static void on_list(struct http_req *r, const struct db_result *res)
         jsonw_arr_begin(&w);
         for (int i = 0; i < shown; i++) {
             jsonw_obj_begin(&w);
-            event_fields(&w, pg, i);
+            quakes_event_fields(&w, pg, i);
             jsonw_obj_end(&w);
         }
         jsonw_arr_end(&w);
@@ -398,17 +421,16 @@ static void on_list(struct http_req *r, const struct db_result *res)
     http_reply_json(r, 200, &b);
 }
 
-static bool param_f(const struct http_req *r, int i, double *out)
+static bool param_f(const struct param_value *p, int i, double *out)
 {
-    if (!r->params[i].present)
+    if (!p[i].present)
         return false;
-    *out = r->params[i].f;
+    *out = p[i].f;
     return true;
 }
 
-static void list_handler(struct http_req *r)
+void quakes_filter_bind(const struct param_value *p, struct quake_filter *out)
 {
-    const struct param_value *p = r->params;
     struct quake_filter f = {0};
     if ((f.has_start = p[Q_STARTTIME].present))
         f.start_us = p[Q_STARTTIME].i;
@@ -416,21 +438,29 @@ static void list_handler(struct http_req *r)
         f.end_us = p[Q_ENDTIME].i;
     if ((f.has_updated = p[Q_UPDATEDAFTER].present))
         f.updated_us = p[Q_UPDATEDAFTER].i;
-    f.has_minmag = param_f(r, Q_MINMAG, &f.minmag);
-    f.has_maxmag = param_f(r, Q_MAXMAG, &f.maxmag);
-    f.has_mindepth = param_f(r, Q_MINDEPTH, &f.mindepth);
-    f.has_maxdepth = param_f(r, Q_MAXDEPTH, &f.maxdepth);
-    f.has_minlat = param_f(r, Q_MINLAT, &f.minlat);
-    f.has_maxlat = param_f(r, Q_MAXLAT, &f.maxlat);
-    f.has_minlon = param_f(r, Q_MINLON, &f.minlon);
-    f.has_maxlon = param_f(r, Q_MAXLON, &f.maxlon);
-    f.has_lat = param_f(r, Q_LAT, &f.lat);
-    f.has_lon = param_f(r, Q_LON, &f.lon);
-    f.has_radius = param_f(r, Q_RADIUS, &f.radius_km);
+    f.has_minmag = param_f(p, Q_MINMAG, &f.minmag);
+    f.has_maxmag = param_f(p, Q_MAXMAG, &f.maxmag);
+    f.has_mindepth = param_f(p, Q_MINDEPTH, &f.mindepth);
+    f.has_maxdepth = param_f(p, Q_MAXDEPTH, &f.maxdepth);
+    f.has_minlat = param_f(p, Q_MINLAT, &f.minlat);
+    f.has_maxlat = param_f(p, Q_MAXLAT, &f.maxlat);
+    f.has_minlon = param_f(p, Q_MINLON, &f.minlon);
+    f.has_maxlon = param_f(p, Q_MAXLON, &f.maxlon);
+    f.has_lat = param_f(p, Q_LAT, &f.lat);
+    f.has_lon = param_f(p, Q_LON, &f.lon);
+    f.has_radius = param_f(p, Q_RADIUS, &f.radius_km);
     f.alert = p[Q_ALERT].present ? p[Q_ALERT].s : NULL;
     f.eventtype = p[Q_EVENTTYPE].present ? p[Q_EVENTTYPE].s : NULL;
     f.reviewstatus = p[Q_REVIEW].present ? p[Q_REVIEW].s : NULL;
     f.deleted = (enum quake_deleted)p[Q_DELETED].e;
+    *out = f;
+}
+
+static void list_handler(struct http_req *r)
+{
+    const struct param_value *p = r->params;
+    struct quake_filter f;
+    quakes_filter_bind(p, &f);
     f.order = (enum quake_order)p[Q_ORDERBY].e;
     f.fetch = p[Q_LIMIT].i + 1;
     f.with_properties = p[Q_FORMAT].e == 1;
@@ -518,7 +548,7 @@ static void on_get(struct http_req *r, const struct db_result *res)
     buf_init(&b);
     jsonw_init(&w, &b);
     jsonw_obj_begin(&w);
-    event_fields(&w, pg, 0);
+    quakes_event_fields(&w, pg, 0);
     jsonw_key(&w, "properties");
     properties_raw(&w, pg, 0);
     jsonw_obj_end(&w);
@@ -539,9 +569,9 @@ static const int errs_get[] = {401, 403, 404, 503, 0};
 const struct route quakes_api_routes[] = {
     {.method = "GET", .path = "/api/v1/earthquakes", .handler = list_handler, .permission = "quakes:read",
      .summary = "Search the earthquake catalogue (filters, keyset paging, json or geojson)", .tag = "quakes",
-     .query = list_params, .errors = errs_list, .public_if = &public_read},
+     .query = list_params, .errors = errs_list, .public_if = &quakes_public_read_value},
     {.method = "GET", .path = "/api/v1/earthquakes/{id}", .handler = get_handler, .permission = "quakes:read",
      .summary = "One earthquake with every USGS property (ETag; If-None-Match gives 304)", .tag = "quakes",
-     .path_params = item_path, .errors = errs_get, .public_if = &public_read},
+     .path_params = item_path, .errors = errs_get, .public_if = &quakes_public_read_value},
     {.method = NULL},
 };
