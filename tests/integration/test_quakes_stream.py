@@ -190,3 +190,26 @@ def test_bad_stream_parameters_are_400(server):
         assert any(e["field"] == field for e in body["errors"]), (q, body)
     r = requests.get(server.url + "/api/v1/earthquakes/stream", headers={"Last-Event-ID": "x1"}, timeout=5)
     assert_problem(r, 400)
+
+
+def test_browser_credentials_subprotocol_and_query_token(start_strata, db_url):
+    """Browsers cannot set headers on WebSocket/EventSource: a bearer.<token> subprotocol
+    (WebSocket) or ?access_token= (SSE) carries the token."""
+    s = start_strata(env={"STRATA_QUAKES_PUBLIC_READ": "false", "STRATA_ADMIN_USER": "ws.admin",
+                          "STRATA_ADMIN_PASSWORD": "Ws-Admin-Passw0rd-42"})
+    tok = requests.post(s.url + "/api/v1/auth/token",
+                        data={"grant_type": "password", "username": "ws.admin", "password": "Ws-Admin-Passw0rd-42",
+                              "client_id": "strata-web"}, timeout=10).json()["access_token"]
+    ws = websocket.create_connection(f"ws://127.0.0.1:{s.port}/ws/earthquakes",
+                                     subprotocols=["quakes.v1", f"bearer.{tok}"], timeout=10)
+    assert ws.getsubprotocol() == "quakes.v1"  # the token is never echoed
+    ws.close()
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        websocket.create_connection(f"ws://127.0.0.1:{s.port}/ws/earthquakes",
+                                    subprotocols=["quakes.v1", "bearer.garbage"], timeout=10)
+    assert e.value.status_code == 401
+    c = Sse(s.port, f"?access_token={tok}")
+    assert c.read_until(lambda c: b"stream open" in c.buf)
+    c.close()
+    # the token never reaches the logs
+    assert tok not in s.log()
