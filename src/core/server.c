@@ -197,9 +197,26 @@ static void on_tick(h2o_timeout_entry_t *e)
         h2o_timeout_link(L->loop, &L->tick, &L->tick_entry);
 }
 
+/* Loops signal here once their cross-thread queue exists (see loop_main). */
+static pthread_mutex_t started_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t started_cv = PTHREAD_COND_INITIALIZER;
+static unsigned nstarted;
+
 static void *loop_main(void *arg)
 {
     struct http_loop *L = arg;
+    /* The queue's socket must be created on this thread: H2O's socket buffers come from a
+     * thread-local allocator, and a socket made on the main thread would share the main
+     * thread's allocator between loops (a heap corruption seen under a fast event feed). */
+    L->mq = h2o_multithread_create_queue(L->loop);
+    h2o_multithread_register_receiver(L->mq, &L->rx, on_stop_msg);
+    h2o_multithread_register_receiver(L->mq, &L->work_rx, workpool_on_replies);
+    h2o_multithread_register_receiver(L->mq, &L->fanout_rx, fanout_on_posts);
+    atomic_store(&L->fanout_ready, true);
+    pthread_mutex_lock(&started_mu);
+    nstarted++;
+    pthread_cond_broadcast(&started_cv);
+    pthread_mutex_unlock(&started_mu);
     h2o_context_init(&L->ctx, L->loop, &globalconf);
     L->accept_ctx.ctx = &L->ctx;
     L->accept_ctx.hosts = globalconf.hosts;
@@ -291,16 +308,15 @@ int server_run(const struct router *router)
 
     for (unsigned i = 0; i < nloops; i++) {
         loops[i].loop = h2o_evloop_create();
-        loops[i].mq = h2o_multithread_create_queue(loops[i].loop);
-        h2o_multithread_register_receiver(loops[i].mq, &loops[i].rx, on_stop_msg);
-        h2o_multithread_register_receiver(loops[i].mq, &loops[i].work_rx, workpool_on_replies);
-        h2o_multithread_register_receiver(loops[i].mq, &loops[i].fanout_rx, fanout_on_posts);
-        atomic_store(&loops[i].fanout_ready, true);
         if (pthread_create(&loops[i].thread, NULL, loop_main, &loops[i]) != 0) {
             fprintf(stderr, "strata: cannot start thread: %s\n", strerror(errno));
             abort();
         }
     }
+    pthread_mutex_lock(&started_mu); /* every loop can take messages before any is sent */
+    while (nstarted < nloops)
+        pthread_cond_wait(&started_cv, &started_mu);
+    pthread_mutex_unlock(&started_mu);
     atomic_store(&nloops_published, nloops);
     log_msg(LOG_INFO, NULL, "listening", "addr=%s loops=%u", cfg.http_addr, nloops);
 
