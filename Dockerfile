@@ -28,7 +28,8 @@ WORKDIR /src
 COPY scripts/ui.sh scripts/ui.sh
 COPY ui/ ui/
 RUN bash scripts/ui.sh \
- && test -f build/ui/node_modules/swagger-ui-dist/swagger-ui-bundle.js
+ && test -f build/ui/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
+ && test -f build/ui/node_modules/leaflet/dist/leaflet.js
 
 # build/release/strata; migrations are embedded in the binary, so no SQL files ship.
 # (.dockerignore keeps the host's build/ out, so build/ui from the step above survives.)
@@ -41,7 +42,15 @@ RUN install -d /out \
  && install -m 0755 build/release/strata /out/strata \
  && strip --strip-debug /out/strata \
  && cp -r build/ui/node_modules/swagger-ui-dist /out/ui \
- && rm -f /out/ui/*.map
+ && rm -f /out/ui/*.map \
+ && install -d /out/map/leaflet/dist /out/map/topojson-client/dist /out/map/world-atlas \
+ && cp build/ui/node_modules/leaflet/dist/leaflet.js build/ui/node_modules/leaflet/dist/leaflet.css \
+       build/ui/node_modules/leaflet/LICENSE /out/map/leaflet/dist/ \
+ && cp build/ui/node_modules/topojson-client/dist/topojson-client.min.js \
+       build/ui/node_modules/topojson-client/LICENSE /out/map/topojson-client/dist/ \
+ && cp build/ui/node_modules/world-atlas/countries-110m.json build/ui/node_modules/world-atlas/LICENSE \
+       /out/map/world-atlas/ \
+ && cp -r src/apps/quakes/web /out/web
 
 # ---- runtime -----------------------------------------------------------------------------------
 FROM debian:12-slim
@@ -74,6 +83,8 @@ RUN groupadd --system --gid 10001 strata \
 
 COPY --from=build /out/strata /usr/local/bin/strata
 COPY --from=build /out/ui /usr/share/strata/ui
+COPY --from=build /out/map /usr/share/strata/map
+COPY --from=build /out/web /usr/share/strata/web
 
 # Fail the image build, not the first container start, when a library is missing.
 RUN if ldd /usr/local/bin/strata | grep 'not found'; then exit 1; fi \
@@ -81,6 +92,8 @@ RUN if ldd /usr/local/bin/strata | grep 'not found'; then exit 1; fi \
 
 ENV STRATA_HTTP_ADDR=0.0.0.0:8080 \
     STRATA_DOCS_UI_DIR=/usr/share/strata/ui \
+    STRATA_QUAKES_MAP_ASSETS_DIR=/usr/share/strata/map \
+    STRATA_QUAKES_WEB_DIR=/usr/share/strata/web \
     STRATA_VAR_DIR=/var/lib/strata
 
 WORKDIR /var/lib/strata

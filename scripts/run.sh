@@ -23,6 +23,8 @@ say() { echo "run.sh: $*" >&2; }
 make --no-print-directory -C "$repo" build
 "$repo/scripts/ui.sh"   # Swagger UI assets for /docs (npm swagger-ui-dist, pinned)
 export STRATA_DOCS_UI_DIR=${STRATA_DOCS_UI_DIR:-$repo/build/ui/node_modules/swagger-ui-dist}
+export STRATA_QUAKES_WEB_DIR=${STRATA_QUAKES_WEB_DIR:-$repo/src/apps/quakes/web}
+export STRATA_QUAKES_MAP_ASSETS_DIR=${STRATA_QUAKES_MAP_ASSETS_DIR:-$repo/build/ui/node_modules}
 
 bin="$repo/build/strata"
 [ -x "$bin" ] || {

@@ -6,6 +6,7 @@
 
 #include "apps/quakes/api.h"
 #include "apps/quakes/ingest.h"
+#include "apps/quakes/map.h"
 #include "core/buf.h"
 #include "core/metrics.h"
 
@@ -35,5 +36,6 @@ void quakes_register_config(void)
 {
     quakes_ingest_register_config();
     quakes_api_register_config(); /* the API's settings (api.c: quakes_public_read, quakes_max_limit, ...) */
+    quakes_map_register_config(); /* the dashboard's folders (map.c: quakes_web_dir, quakes_map_assets_dir) */
     metrics_register_renderer(render_metrics);
 }
