@@ -21,6 +21,7 @@
 #include "core/err.h"
 #include "core/http.h"
 #include "core/log.h"
+#include "core/fileio.h"
 #include "core/mem.h"
 
 #define ASSET_MAX_BYTES (4 * 1024 * 1024) /* leaflet.js ~150 KB, countries-110m.json ~105 KB */
@@ -83,44 +84,6 @@ static pthread_once_t assets_once = PTHREAD_ONCE_INIT;
 static bool assets_ok;
 static struct buf page; /* the HTML, built once the versions are known; process lifetime */
 
-/* Reads a whole regular file: 0, or STRATA_EIO with *why set. */
-static int read_file(const char *path, char **data, size_t *len, const char **why)
-{
-    int rc = STRATA_EIO;
-    char *p = NULL;
-    size_t want, got = 0;
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        *why = strerror(errno);
-        goto out;
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > ASSET_MAX_BYTES) {
-        *why = "not a regular file of at most 4 MiB";
-        goto out;
-    }
-    want = (size_t)st.st_size;
-    p = xmalloc(want ? want : 1);
-    while (got < want) {
-        ssize_t n = read(fd, p + got, want - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            *why = n < 0 ? strerror(errno) : "file shrank while being read";
-            goto out;
-        }
-        got += (size_t)n;
-    }
-    *data = p;
-    *len = got;
-    p = NULL;
-    rc = 0;
-out:
-    free(p);
-    if (fd >= 0)
-        close(fd);
-    return rc;
-}
 
 static void version_of(struct map_asset *a)
 {
@@ -243,7 +206,7 @@ static void assets_load(void)
         const char *why = "";
         buf_reset(&path);
         buf_printf(&path, "%s/%s", assets[i].dir == FROM_WEB ? web_dir : assets_dir, assets[i].path);
-        if (read_file(path.data, &data, &assets[i].len, &why) < 0) {
+        if (file_read_all(path.data, ASSET_MAX_BYTES, &data, &assets[i].len, &why) < 0) {
             log_msg(LOG_WARN, NULL, "quakes map not installed",
                     "cannot read %s: %s; / answers 503 (run scripts/ui.sh, or set %s)", path.data, why,
                     assets[i].dir == FROM_WEB ? "quakes_web_dir" : "quakes_map_assets_dir");
