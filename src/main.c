@@ -2,6 +2,7 @@
  * strata: one binary, one subcommand per role. This file only parses the command line,
  * loads configuration and hands over to the module that does the work.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,22 @@ static void usage(FILE *f)
             "  apikey create NAME --role ROLE [--expires RFC3339] | list | revoke ID\n"
             "\n"
             "Every setting can be given as --name value (see `strata config --print`).\n");
+}
+
+/* Long-running roles take SIGTERM/SIGINT with sigwait. Block them before any thread exists so
+ * every thread inherits the block (a thread that did not would let the default action kill
+ * the process mid-request), and undo an inherited "ignore": a background job of a
+ * non-interactive shell starts with SIGINT ignored, and an ignored signal never reaches
+ * sigwait. */
+static void take_over_stop_signals(void)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
 static int add_routes(struct router *r, const struct route *routes)
@@ -239,6 +256,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (!strcmp(cmd, "ingest")) {
+        take_over_stop_signals();
         status = quakes_ingest_main(sargc, sargv);
         goto out;
     }
@@ -260,6 +278,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "serve") || !strcmp(cmd, "all")) {
         if (check_database_url() < 0)
             goto out;
+        take_over_stop_signals();
         status = cmd_serve(!strcmp(cmd, "all"));
     } else if (!strcmp(cmd, "migrate")) {
         if (check_database_url() < 0)
@@ -268,6 +287,7 @@ int main(int argc, char **argv)
     } else if (!strcmp(cmd, "worker") || !strcmp(cmd, "mqtt-bridge")) {
         if (check_database_url() < 0)
             goto out;
+        take_over_stop_signals();
         status = cmd_idle_role(cmd);
     } else {
         fprintf(stderr, "strata: unknown command '%s'\n", cmd);

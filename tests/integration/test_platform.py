@@ -339,3 +339,19 @@ def test_query_cancelled_when_client_disconnects(start_strata, db_url):
     wait_until(lambda: sleeping() == 0, 5,
                what="pg_sleep to be cancelled after the client went away")
     assert requests.get(srv.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_sigint_stops_strata_even_when_started_with_sigint_ignored(start_strata):
+    """A background job of a non-interactive shell starts with SIGINT ignored; strata takes the
+    stop signals over, so Ctrl-C forwarded by a supervisor still stops it gracefully."""
+    import signal as _signal
+    old = _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # inherited by the child
+    try:
+        s = start_strata()
+    finally:
+        _signal.signal(_signal.SIGINT, old)
+    with open(f"/proc/{s.pid}/status") as f:
+        ign = int(next(line for line in f if line.startswith("SigIgn:")).split()[1], 16)
+    assert not ign & (1 << (_signal.SIGINT - 1)), "strata left SIGINT ignored"
+    assert s.stop(sig=_signal.SIGINT) == 0
+    assert any(rec.get("msg") == "shutting down" and "SIGINT" in rec.get("detail", "") for rec in s.log_records())
