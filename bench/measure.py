@@ -39,7 +39,8 @@ Subcommands (state lives in the JSON-lines file, one object per line):
             (2 wrk),] pgbench; one line each
   single    one recorded measurement of one kind (e.g. lookup with info logging)
   summary   reads the file, appends a summary line, prints a table and the final
-            RATIO/LIMIT lines; exits 1 when any measurement had errors
+            RATIO/LIMIT lines (the quakes benchmark's, from bench/quakes.py, included: its
+            measurements are lines of the same file); exits 1 when any measurement had errors
 Only the Python standard library is used; run it with /usr/bin/python3.
 """
 
@@ -460,7 +461,7 @@ def progress(rec):
     if lg:
         extra = (f"  logins {lg['per_second']:.1f}/s (p50 {lg['wrk']['latency_ms']['p50']:.0f} ms,"
                  f" {lg['conns']} conns)")
-    print(f"  round {rec['round']} {rec['target']:<16} {rec['rps']:>10.0f} req/s  {p99:<16}"
+    print(f"  round {rec['round']} {rec['target']:<27} {rec['rps']:>10.0f} req/s  {p99:<16}"
           f" cpu: server {cc['server']:.2f} postgres {cc['postgres']:.2f} {rec['tool']} {cc['loadgen']:.2f}"
           f" irq {cc['irq']:.2f} other {cc['other']:.2f}  errors {sum(rec['errors'].values())}{extra}",
           flush=True)
@@ -547,11 +548,14 @@ def cmd_summary(args):
     recs = []
     load = None
     background = None
+    sse = None
     with open(args.out) as f:
         for line in f:
             o = json.loads(line)
             if o.get("type") == "measurement" and o.get("run") == args.run:
                 recs.append(o)
+            elif o.get("type") == "quakes_sse" and o.get("run") == args.run:
+                sse = o
             elif o.get("type") == "load" and o.get("run") == args.run:
                 load = o
             elif o.get("type") == "background" and o.get("run") == args.run and background is None:
@@ -633,6 +637,11 @@ def cmd_summary(args):
                      if lookup.get("rps_per_busy_core") and pgb.get("rps_per_busy_core") else None)
     p99 = lookup.get("p99_ms")
     errors = sum(m["errors"] for m in medians.values())
+    if sse and not sse.get("skipped"):
+        errors += sum(sse.get("errors", {}).values())
+    # the quakes benchmark (bench/quakes.py): nan lines when skipped (BENCH_QUAKES=0)
+    import quakes
+    quakes_results, quakes_info, quakes_final = quakes.summary_results(by, medians, sse, not args.quakes)
     load_ok = load is None or (load.get("errors") == 0 and load.get("conns_held") == load.get("conns"))
 
     summary = {
@@ -656,7 +665,8 @@ def cmd_summary(args):
              "target": TARGET_PROTECTED_VS_OPEN},
             {"kind": "RATIO", "name": "lookups_during_logins", "measured": rnd(logins_ratio, 3),
              "target": TARGET_LOOKUPS_DURING_LOGINS, "logins_per_second": logins and logins["per_second"]},
-        ],
+        ] + quakes_results,
+        "quakes_sse": sse,
         "errors": errors,
         "load": load,
     }
@@ -666,7 +676,8 @@ def cmd_summary(args):
     print()
     print(f"Medians of {max((m['rounds'] for m in medians.values()), default=0)} rounds; "
           f"{os.cpu_count()} cores ({cpu_model()}); CPU in cores used during each measurement")
-    hdr = (f"{'target':<16} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>8} {'srv p99<=':>9} {'server':>7}"
+    w = max([16] + [len(k) for k in medians])
+    hdr = (f"{'target':<{w}} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>8} {'srv p99<=':>9} {'server':>7}"
            f" {'postgres':>8} {'loadgen':>8} {'irq':>5} {'other':>6} {'req/s/server core':>17} {'errors':>6}")
     print(hdr)
     print("-" * len(hdr))
@@ -676,15 +687,16 @@ def cmd_summary(args):
             continue
         m = medians[kind]
         c = m["cpu_cores"]
-        if kind == "pgbench":
+        if kind == "pgbench" or kind.endswith("_pgbench"):
             p50s, p99s = f"avg {fmt(m['mean_ms'])}", "-"
         else:
             p50s, p99s = fmt(m["p50_ms"]), fmt(m["p99_ms"])
-        print(f"{kind:<16} {fmt(m['rps'], 0):>9} {p50s:>9} {p99s:>8} {fmt(m['server_p99_le_ms'], 1):>9}"
+        print(f"{kind:<{w}} {fmt(m['rps'], 0):>9} {p50s:>9} {p99s:>8} {fmt(m['server_p99_le_ms'], 1):>9}"
               f" {fmt(c['server']):>7} {fmt(c['postgres']):>8} {fmt(c['loadgen']):>8} {fmt(c['irq']):>5}"
               f" {fmt(c['other']):>6} {fmt(m['rps_per_server_core'], 0):>17} {m['errors']:>6}")
-    print("(loadgen = wrk, or pgbench on the pgbench line; srv p99<= = bucket bound of the server's own"
-          " latency histogram;")
+    print("(loadgen = wrk, or pgbench on the *pgbench lines, strata ingest on quakes_ingest, psql on quakes_copy,"
+          " where req/s is rows/s;")
+    print(" srv p99<= = bucket bound of the server's own latency histogram;")
     print(" other = CPU of processes that are not part of the benchmark; on lookup_logins, loadgen includes"
           " the login wrk and server includes Argon2id)")
     print(f"lookup/pgbench per round: {', '.join(f'{x:.3f}' for x in per_round_ratio) or '-'};"
@@ -710,6 +722,8 @@ def cmd_summary(args):
         print(f"LOAD conns_held {load.get('conns_held')} errors {load.get('errors')}")
     if logins:
         print(f"LOGINS per_second {num(logins['per_second'], 1)} conns {logins['conns']}")
+    for line in quakes_info:
+        print(line)
     print()
 
     print(f"RATIO lookup_vs_pgbench {num(ratio, 3)} target 1.0")
@@ -718,10 +732,14 @@ def cmd_summary(args):
     # nan when the authentication measurements were skipped (BENCH_AUTH=0)
     print(f"RATIO protected_vs_open {num(protected_ratio, 3)} target 0.9")
     print(f"RATIO lookups_during_logins {num(logins_ratio, 3)} target 0.8")
+    for line in quakes_final:
+        print(line)
     sys.stdout.flush()
     auth_ok = ((protected_ratio is not None or "protected" not in by) and
                (logins_ratio is not None or "lookup_logins" not in by))
-    return 0 if (errors == 0 and load_ok and ratio is not None and auth_ok) else 1
+    # the four quakes ratios must exist when the quakes benchmark ran (SSE may be "not measured")
+    quakes_ok = not args.quakes or all(r["measured"] is not None for r in quakes_results[:4])
+    return 0 if (errors == 0 and load_ok and ratio is not None and auth_ok and quakes_ok) else 1
 
 
 def main():
@@ -748,6 +766,7 @@ def main():
     ap.add_argument("--login-form-file", help="file holding the urlencoded password-grant form body "
                     "(with --token-file, enables lookup_logins)")
     ap.add_argument("--login-conns", type=int, default=4, help="concurrent logins during lookup_logins")
+    ap.add_argument("--quakes", type=int, default=1, help="for summary: 0 when the quakes benchmark was skipped")
     args = ap.parse_args()
 
     def on_signal(signum, frame):

@@ -18,15 +18,31 @@
 #     generator, other). BENCH_AUTH=0 leaves out the two authentication loads.
 #  5. one lookup run with STRATA_LOG_LEVEL=info (the cost of access logs; BENCH_LOG_ROUND=0 skips)
 #  6. the load test: 1,000 concurrent keep-alive connections held ~10 s (BENCH_LOAD=0 skips)
-#  7. writes bench/results/<UTC timestamp>.jsonl, prints a table and, last, one line per target:
+#  7. the quakes benchmark (BENCH_QUAKES=0 skips; bench/quakes.py): BENCH_QUAKES_EVENTS (1,000,000)
+#     synthetic events over 10 years (bench/quakes_gen.py, generated in the background while
+#     steps 2-3 run); with the server stopped, `strata ingest --replay FILE --speed 0` of them into
+#     the empty quakes table, then COPY of the same rows into an equivalent empty table, which
+#     then becomes the naive radius baseline's table; then BENCH_QUAKES_ROUNDS (3) interleaved
+#     rounds of wrk (item, list, radius) against pgbench (the same SQL; the naive radius query),
+#     BENCH_QUAKES_SECONDS (4) each; then BENCH_QUAKES_SUBSCRIBERS (5,000) SSE subscribers and a
+#     burst of 100 events (bench/quakes_sse.py, bench/sse_fanout.c)
+#  8. writes bench/results/<UTC timestamp>.jsonl, prints a table and, last, one line per target:
 #       RATIO lookup_vs_pgbench <x> target 1.0
 #       RATIO static_rps_per_core <x> target 40000
 #       LIMIT p99_lookup_ms <x> max 10
 #       RATIO protected_vs_open <x> target 0.9
 #       RATIO lookups_during_logins <x> target 0.8
+#       RATIO item_vs_pgbench <x> target 1.0
+#       RATIO list_vs_pgbench <x> target 0.8
+#       RATIO radius_vs_naive_pgbench <x> target 5
+#       RATIO ingest_vs_copy <x> target 0.7
+#       LIMIT sse_p99_delivery_ms <x> max 100
+#       LIMIT sse_kib_per_idle_subscriber <x> max 64
 # Exit status: 0 when every measurement ran without errors (missing a target is reported, not
 # failed); 1 on errors (non-2xx, socket errors, failed transactions, load test failure).
-# Everything started here is stopped by PID on exit, Ctrl-C included. Runs in about 3.5 minutes.
+# Everything started here is stopped by PID on exit, Ctrl-C included. Runs in about 3.8 minutes
+# without the quakes benchmark, 7.5-8 with it (its ingest of 1,000,000 events alone takes
+# 77-99 s; see bench/README.md).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -43,6 +59,11 @@ BENCH_LOAD=${BENCH_LOAD:-1}
 BENCH_LOAD_CONNS=${BENCH_LOAD_CONNS:-1000}
 BENCH_AUTH=${BENCH_AUTH:-1}
 BENCH_LOGIN_CONNS=${BENCH_LOGIN_CONNS:-4}
+BENCH_QUAKES=${BENCH_QUAKES:-1}
+BENCH_QUAKES_EVENTS=${BENCH_QUAKES_EVENTS:-1000000}
+BENCH_QUAKES_SECONDS=${BENCH_QUAKES_SECONDS:-4}
+BENCH_QUAKES_ROUNDS=${BENCH_QUAKES_ROUNDS:-3}
+BENCH_QUAKES_SUBSCRIBERS=${BENCH_QUAKES_SUBSCRIBERS:-5000}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PY=/usr/bin/python3 # not the python3 on PATH (may be a pyenv shim without Debian's modules)
 DB=strata_bench
@@ -74,11 +95,15 @@ command -v wrk >/dev/null 2>&1 || die "wrk not found (apt-get install wrk)"
 
 make --no-print-directory build >&2
 [ -x build/strata ] || die "build/strata missing after make build"
+# One socket per SSE subscriber in the server (and in the load test's client): the soft limit on
+# open files up to the hard one, for everything started below.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # ---- cleanup: everything started here, by PID -------------------------------------------------
 TMP=$(mktemp -d /tmp/strata-bench.XXXXXX)
 chmod 755 "$TMP" # the postgres user must reach the data folder inside
 SERVER_PID=
+GEN_PID=
 KEEP_TMP=0
 
 stop_server() {
@@ -102,12 +127,16 @@ cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     stop_server
+    if [ -n "$GEN_PID" ]; then # the generator and its forked writer: their own process group
+        kill -TERM -- -"$GEN_PID" 2>/dev/null || true
+        wait "$GEN_PID" 2>/dev/null || true
+    fi
     if [ -f "$TMP/pg/data/postmaster.pid" ]; then
         scripts/pg.sh stop "$TMP/pg/data" 2>/dev/null || say "could not stop PostgreSQL in $TMP/pg/data"
     fi
     if [ "$KEEP_TMP" = 1 ]; then
         # logs only: no data, no binary, and none of the run's secrets (token, admin password)
-        rm -rf "$TMP/pg/data" "$TMP/bin" "$TMP/var" "$TMP/token" "$TMP/token.json" "$TMP/login.form"
+        rm -rf "$TMP/pg/data" "$TMP/bin" "$TMP/var" "$TMP/token" "$TMP/token.json" "$TMP/login.form" "$TMP/quakes"
         say "logs kept in $TMP (server-*.log, pg/pg.log)"
     else
         rm -rf "$TMP"
@@ -123,6 +152,15 @@ trap 'KEEP_TMP=0; say interrupted; exit 130' INT TERM
 mkdir -p "$TMP/bin"
 cp -L build/strata "$TMP/bin/strata"
 STRATA_BIN=$TMP/bin/strata
+
+# The quakes catalogue (about 18 s of CPU, 1.5 GB of files) is generated while PostgreSQL starts,
+# bench_items loads and the server starts; it must be done before the warm-up (step 4). setsid:
+# the generator and the child it forks are one process group, stopped together on exit.
+if [ "$BENCH_QUAKES" = 1 ]; then
+    mkdir -p "$TMP/quakes"
+    setsid "$PY" bench/quakes_gen.py "$TMP/quakes" --events "$BENCH_QUAKES_EVENTS" >"$TMP/quakes-gen.log" 2>&1 &
+    GEN_PID=$!
+fi
 
 free_port() {
     "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -167,6 +205,7 @@ URL=http://127.0.0.1:$HTTP_PORT
 # created at the first start with a random password. The token endpoint's limits (30/min per
 # address, 10/min per user by default) would turn the login load into 429s: raised to the maximum.
 ADMIN_USER=bench-admin
+MAX_CONNS=$((BENCH_QUAKES_SUBSCRIBERS + 1024 > 4096 ? BENCH_QUAKES_SUBSCRIBERS + 1024 : 4096))
 ADMIN_PASSWORD=Bench-$("$PY" -c 'import secrets; print(secrets.token_hex(12))')
 start_server() { # $1 = log level
     local level=$1 i
@@ -174,7 +213,8 @@ start_server() { # $1 = log level
     STRATA_HTTP_ADDR=127.0.0.1:$HTTP_PORT \
         STRATA_DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/$DB" \
         STRATA_DEBUG_ROUTES=true STRATA_LOG_LEVEL=$level STRATA_ENV=development \
-        STRATA_VAR_DIR="$TMP/var" STRATA_MAX_CONNECTIONS=4096 STRATA_SHUTDOWN_GRACE=2s \
+        STRATA_VAR_DIR="$TMP/var" STRATA_MAX_CONNECTIONS=$MAX_CONNS STRATA_SHUTDOWN_GRACE=2s \
+        STRATA_QUAKES_PUBLIC_READ=true \
         STRATA_ADMIN_USER=$ADMIN_USER STRATA_ADMIN_PASSWORD=$ADMIN_PASSWORD \
         STRATA_AUTH_RATE_PER_MINUTE=100000 STRATA_AUTH_USER_RATE_PER_MINUTE=100000 \
         STRATA_ACCESS_TOKEN_TTL=1h \
@@ -236,6 +276,14 @@ M=("$PY" bench/measure.py --out "$OUT" --run "$RUN" --url "$URL" --postmaster-pi
     --pg-port "$PG_PORT" --db "$DB" --pgbench "$PGBIN/pgbench" --conns "$BENCH_CONNS"
     --wrk-threads "$(nproc)" --pgbench-clients "$BENCH_PGBENCH_CLIENTS" --pgbench-threads "$(nproc)"
     ${AUTH_ARGS[@]+"${AUTH_ARGS[@]}"})
+if [ -n "$GEN_PID" ]; then
+    if ! wait "$GEN_PID"; then
+        GEN_PID=
+        die "bench/quakes_gen.py failed: $(tail -n 5 "$TMP/quakes-gen.log")"
+    fi
+    GEN_PID=
+    say "quakes catalogue: $(tail -n 1 "$TMP/quakes-gen.log")"
+fi
 say "warm-up"
 "${M[@]}" warmup --server-pid "$SERVER_PID" --seconds "$BENCH_WARMUP_SECONDS"
 if [ "$BENCH_AUTH" = 1 ]; then
@@ -267,15 +315,40 @@ if ! kill -0 "$SERVER_PID" 2>/dev/null; then
     tail -n 20 "$TMP/server-warn.log" >&2 || true
     die "the server died during the load test"
 fi
+
+# ---- 7. quakes: ingest vs COPY, item/list/radius vs pgbench, SSE fan-out -------------------------
+quakes_rc=0
+if [ "$BENCH_QUAKES" = 1 ]; then
+    Q=("$PY" bench/quakes.py --out "$OUT" --run "$RUN" --data "$TMP/quakes" --tmp "$TMP" --strata "$STRATA_BIN"
+        --database-url "postgresql://postgres@127.0.0.1:$PG_PORT/$DB" --pg-port "$PG_PORT" --db "$DB"
+        --pgbench "$PGBIN/pgbench" --postmaster-pid "$PG_PID" --conns "$BENCH_CONNS" --wrk-threads "$(nproc)"
+        --pgbench-clients "$BENCH_PGBENCH_CLIENTS" --pgbench-threads "$(nproc)")
+    # both loads alone on the machine: no server (its bus thread would read and encode every
+    # change-log row the ingest writes, for no subscriber)
+    stop_server
+    say "quakes: ingest of $BENCH_QUAKES_EVENTS events vs COPY of the same rows (server stopped)"
+    "${Q[@]}" prepare
+    start_server warn
+    say "quakes: $BENCH_QUAKES_ROUNDS rounds of item, list, radius (wrk, $BENCH_CONNS connections) and the same SQL or the naive radius query (pgbench, $BENCH_PGBENCH_CLIENTS clients), $BENCH_QUAKES_SECONDS s each"
+    "${Q[@]}" rounds --url "$URL" --server-pid "$SERVER_PID" --seconds "$BENCH_QUAKES_SECONDS" \
+        --rounds "$BENCH_QUAKES_ROUNDS"
+    say "quakes: SSE fan-out, $BENCH_QUAKES_SUBSCRIBERS subscribers, a burst of 100 events"
+    "${Q[@]}" sse --url "$URL" --server-pid "$SERVER_PID" --subscribers "$BENCH_QUAKES_SUBSCRIBERS" \
+        --events 100 || quakes_rc=$?
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        tail -n 20 "$TMP/server-warn.log" >&2 || true
+        die "the server died during the quakes benchmark"
+    fi
+fi
 # (at shutdown the server logs "db connection lost ... pool closing" at level error: not counted)
 if grep '"level":"error"' "$TMP"/server-*.log 2>/dev/null | grep -vq 'pool closing'; then
     say "server logged errors during the run:"
     grep -h '"level":"error"' "$TMP"/server-*.log | grep -v 'pool closing' | head -n 5 >&2
 fi
 
-# ---- 7. summary: table, LOAD line, then one line per target (last) ------------------------------
+# ---- 8. summary: table, LOAD line, then one line per target (last) ------------------------------
 stop_server
 sum_rc=0
-"${M[@]}" summary || sum_rc=$?
-[ $sum_rc -eq 0 ] && [ $load_rc -eq 0 ] || exit 1
+"${M[@]}" summary --quakes "$BENCH_QUAKES" || sum_rc=$?
+[ $sum_rc -eq 0 ] && [ $load_rc -eq 0 ] && [ $quakes_rc -eq 0 ] || exit 1
 KEEP_TMP=0
