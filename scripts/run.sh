@@ -74,6 +74,9 @@ fi
 
 export STRATA_ENV=${STRATA_ENV:-development}
 export STRATA_QUAKES_PUBLIC_READ=${STRATA_QUAKES_PUBLIC_READ:-true}
+# The admin: created on the first run with a generated password, printed once by strata
+# (set STRATA_ADMIN_PASSWORD to choose it; it is then reset to that value at every start).
+export STRATA_ADMIN_USER=${STRATA_ADMIN_USER:-admin}
 # The demo: the bundled real week of USGS data replayed as if live, moved so its newest event
 # is now, at 300 x real time (the week takes about 34 minutes). There is no internet access to
 # poll USGS from here by default; set STRATA_QUAKES_POLL=true where there is.

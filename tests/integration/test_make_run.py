@@ -133,6 +133,9 @@ def test_make_run_twice(run_dir, tmp_path):
     out = _make_run_cycle(run_dir, http_port, pg_port, tmp_path / "run1.log", timeout=180)
     assert f"http://127.0.0.1:{http_port}" in out, "no banner with the URL"
     assert (run_dir / "pg" / "PG_VERSION").exists()
+    # the admin is created with a generated password, printed once (SPEC §2)
+    assert out.count("admin password for admin: ") == 1, "no generated admin password in the output"
     # Second run reuses the data folder (no initdb) and must work the same.
     out = _make_run_cycle(run_dir, http_port, pg_port, tmp_path / "run2.log", timeout=60)
     assert "initdb" not in out, "second make run ran initdb again"
+    assert "admin password for" not in out, "the generated password is printed once, on creation only"
