@@ -12,6 +12,7 @@
 #include <libpq-fe.h>
 
 #include "apps/quakes/api.h"
+#include "apps/quakes/fdsn.h"
 #include "apps/quakes/map.h"
 #include "apps/quakes/quakes.h"
 #include "apps/quakes/stream.h"
@@ -119,7 +120,7 @@ static int cmd_serve(bool all)
     if (add_routes(r, auth_token_routes) < 0 || add_routes(r, auth_admin_routes) < 0)
         goto out;
     if (add_routes(r, quakes_api_routes) < 0 || add_routes(r, quakes_stream_routes) < 0 ||
-        add_routes(r, quakes_map_routes) < 0)
+        add_routes(r, quakes_map_routes) < 0 || add_routes(r, quakes_fdsn_routes) < 0)
         goto out;
     if (cfg.debug_routes && (add_routes(r, debug_routes) < 0 || add_routes(r, debug_authz_routes) < 0))
         goto out;

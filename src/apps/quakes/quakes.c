@@ -5,6 +5,7 @@
 #include "apps/quakes/quakes.h"
 
 #include "apps/quakes/api.h"
+#include "apps/quakes/fdsn.h"
 #include "apps/quakes/ingest.h"
 #include "apps/quakes/map.h"
 #include "core/buf.h"
@@ -36,6 +37,7 @@ void quakes_register_config(void)
 {
     quakes_ingest_register_config();
     quakes_api_register_config(); /* the API's settings (api.c: quakes_public_read, quakes_max_limit, ...) */
+    quakes_fdsn_register_config();
     quakes_map_register_config(); /* the dashboard's folders (map.c: quakes_web_dir, quakes_map_assets_dir) */
     metrics_register_renderer(render_metrics);
 }
