@@ -90,14 +90,21 @@ $(B)/strata: $(B)/obj/src/main.o $(B)/libstrata.a
 
 # --- unit tests (cmocka): tests/unit/test_<module>.c links src/core/<module>.c plus the
 # modules named in tests/unit/deps.mk as test_<module>_DEPS --------------------------------
+# A test or fuzz target that needs a library only it uses (e.g. libxml2 to check the XML a
+# writer produced) names its pkg-config packages as <name>_PKGS in its deps.mk: their cflags
+# go to that target's own object only, their libs to its link only.
 -include tests/unit/deps.mk
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 
+pkg_cflags = $(if $($(1)_PKGS),$(shell pkg-config --cflags $($(1)_PKGS)))
+pkg_libs   = $(if $($(1)_PKGS),$(shell pkg-config --libs $($(1)_PKGS)))
+
 define unit_rule
+$(B)/obj/tests/unit/$(1).o: private CFLAGS_ALL += $(call pkg_cflags,$(1))
 $(B)/tests/$(1): $(B)/obj/tests/unit/$(1).o $(foreach m,$($(1)_DEPS),$(B)/obj/src/$(m).o)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(TCFLAGS) $$(TLDFLAGS) -o $$@ $$^ $$(BASE_LIBS) -lcmocka
+	$$(CC) $$(TCFLAGS) $$(TLDFLAGS) -o $$@ $$^ $$(BASE_LIBS) $(call pkg_libs,$(1)) -lcmocka
 endef
 $(foreach t,$(patsubst tests/unit/%.c,%,$(UNIT_SRC)),$(eval $(call unit_rule,$(t))))
 
@@ -109,9 +116,10 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_NAMES := $(patsubst fuzz/%.c,%,$(FUZZ_SRC))
 
 define fuzz_rule
+$(B)/obj/fuzz/$(1).o: private CFLAGS_ALL += $(call pkg_cflags,$(1))
 $(B)/fuzz/$(1): $(B)/obj/fuzz/$(1).o $(foreach m,$($(1)_DEPS),$(B)/obj/src/$(m).o) $(if $(filter fuzz,$(T)),,$(B)/obj/fuzz/replay_main.o)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(TCFLAGS) $$(TLDFLAGS) $(if $(filter fuzz,$(T)),-fsanitize=fuzzer) -o $$@ $$^ $$(BASE_LIBS)
+	$$(CC) $$(TCFLAGS) $$(TLDFLAGS) $(if $(filter fuzz,$(T)),-fsanitize=fuzzer) -o $$@ $$^ $$(BASE_LIBS) $(call pkg_libs,$(1))
 endef
 $(foreach t,$(FUZZ_NAMES),$(eval $(call fuzz_rule,$(t))))
 

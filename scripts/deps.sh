@@ -16,10 +16,11 @@ mode=${1:-}
 pkgs_build="build-essential pkg-config libh2o-evloop-dev libwslay-dev libpq-dev libjansson-dev
             libsodium-dev libcurl4-openssl-dev libssl-dev"
 pkgs_run="$pkgs_build postgresql-15 postgresql-15-postgis-3 postgresql-contrib"
-pkgs_test="$pkgs_run libcmocka-dev python3-pytest python3-pytest-timeout python3-requests python3-psycopg python3-yaml python3-websocket chromium
+pkgs_test="$pkgs_run libcmocka-dev libxml2-dev python3-pytest python3-pytest-timeout python3-requests python3-psycopg python3-yaml python3-websocket chromium
            prometheus"
-# libFuzzer and the sanitizer runtimes of clang 14 live in libclang-rt-14-dev.
-pkgs_fuzz="$pkgs_build clang libclang-rt-14-dev"
+# libFuzzer and the sanitizer runtimes of clang 14 live in libclang-rt-14-dev. libxml2-dev:
+# test_quakeml and fuzz_quakeml parse the QuakeML they render (their *_PKGS in deps.mk).
+pkgs_fuzz="$pkgs_build clang libclang-rt-14-dev libxml2-dev"
 pkgs_bench="$pkgs_run wrk"
 
 case "$mode" in
