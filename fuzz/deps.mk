@@ -1,5 +1,5 @@
 # Modules each fuzz target links (paths under src/, without .c); jansson comes from the
-# Makefile's libraries.
+# Makefile's libraries. fuzz_<name>_PKGS: pkg-config packages for that target only.
 fuzz_qs_DEPS     := core/qs core/params core/timefmt core/mem
 fuzz_time_DEPS   := core/timefmt
 fuzz_router_DEPS := core/router core/qs core/mem
@@ -7,3 +7,5 @@ fuzz_json_DEPS   := core/jsonw core/buf core/mem core/timefmt
 fuzz_jwt_DEPS    := core/jwt core/buf core/mem
 fuzz_quake_feature_DEPS := apps/quakes/feature core/jsonw core/buf core/mem core/timefmt
 fuzz_quake_cursor_DEPS := apps/quakes/cursor core/jwt core/buf core/mem
+fuzz_quakeml_DEPS := apps/quakes/quakeml core/buf core/mem core/timefmt
+fuzz_quakeml_PKGS := libxml-2.0
