@@ -9,7 +9,7 @@
 #   make bench          benchmarks (never part of make test)
 
 SHELL := /bin/bash
-PKGS  := libh2o-evloop libpq jansson libsodium libcurl openssl
+PKGS  := libh2o-evloop libpq jansson libsodium libcurl openssl zlib
 CC    ?= cc
 
 ifeq ($(origin CC),default)

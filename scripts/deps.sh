@@ -14,7 +14,7 @@ set -euo pipefail
 mode=${1:-}
 
 pkgs_build="build-essential pkg-config libh2o-evloop-dev libwslay-dev libpq-dev libjansson-dev
-            libsodium-dev libcurl4-openssl-dev libssl-dev"
+            libsodium-dev libcurl4-openssl-dev libssl-dev zlib1g-dev"
 pkgs_run="$pkgs_build postgresql-15 postgresql-15-postgis-3 postgresql-contrib"
 pkgs_test="$pkgs_run libcmocka-dev libxml2-dev python3-pytest python3-pytest-timeout python3-requests python3-psycopg python3-yaml python3-websocket chromium
            prometheus"

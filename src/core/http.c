@@ -32,6 +32,7 @@ struct http_req_private {
     h2o_linklist_t watch_link; /* in loop->watched while a query is pending */
     struct http_req *owner;
     bool client_gone;
+    bool streaming; /* http_stream_begin ran: database results still reach the handler */
 };
 
 #define WATCH_MS 200
@@ -414,6 +415,7 @@ bool http_stream_begin(struct http_req *r, const char *content_type)
     if (r->responded || !r->req)
         return false;
     r->responded = true;
+    r->priv->streaming = true;
     h2o_timeout_unlink(&r->priv->timeout);
     h2o_req_t *req = r->req;
     req->res.status = 200;
@@ -491,7 +493,7 @@ static void on_db_result(void *arg, const struct db_result *res)
         h2o_linklist_unlink(&r->priv->watch_link);
     void (*cb)(struct http_req *, const struct db_result *) = r->pending_cb;
     r->pending_cb = NULL;
-    if (r->responded || !r->req)
+    if (!r->req || (r->responded && !r->priv->streaming))
         return;
     cb(r, res);
 }
@@ -820,7 +822,9 @@ static bool bind_params(struct http_req *r)
     r->params = xcalloc(n ? n : 1, sizeof *r->params);
     static const struct param_spec none[] = {{.name = NULL}};
     struct params_errors errs;
-    if (params_bind(rt->query ? rt->query : none, &r->qs, r->params, &errs) < 0) {
+    if (rt->flags & ROUTE_RAW_QUERY) {
+        /* the handler binds the query itself */
+    } else if (params_bind(rt->query ? rt->query : none, &r->qs, r->params, &errs) < 0) {
         http_reply_problem_fields(r, 400, "invalid query parameters", errs.items, errs.n);
         return false;
     }

@@ -77,9 +77,11 @@ const char *http_header(const struct http_req *r, const char *name, size_t *len)
 int http_db_query(struct http_req *r, const struct db_stmt *st, const char *const *values,
                   void (*cb)(struct http_req *r, const struct db_result *res));
 
-/* For long-lived responses (sse.c): sets status 200, the content type, the request id and
- * CORS headers, marks the request answered (timeouts no longer apply), and logs the access
- * line. The caller then drives H2O's generator. Returns false when the client is gone. */
+/* For long-lived or streamed responses (sse.c, bodystream.c): sets status 200, the content
+ * type, the request id and CORS headers, marks the request answered (timeouts no longer
+ * apply), and logs the access line. The caller then drives H2O's generator; http_db_query
+ * callbacks keep reaching the handler while the client is there (a body produced query by
+ * query). Returns false when the client is gone. */
 bool http_stream_begin(struct http_req *r, const char *content_type);
 /* For a WebSocket upgrade (ws.c): marks the request answered and logs it as 101. */
 bool http_upgrade_begin(struct http_req *r);

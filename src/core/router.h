@@ -32,6 +32,9 @@ enum route_flag {
     ROUTE_STREAM = 1u << 0, /* long-lived response (SSE): not subject to the request timeout */
     ROUTE_INTERNAL = 1u << 1, /* operational route (health, metrics, docs): not under /api */
     ROUTE_OAUTH_ERRORS = 1u << 2, /* 400/401/429 use RFC 6749 §5.2 JSON, not problem+json */
+    /* The handler binds .query itself (params_bind on r->qs) and answers parameter errors in its
+     * own format (the FDSN error document); the core only documents .query in the API. */
+    ROUTE_RAW_QUERY = 1u << 3,
 };
 
 struct route {

@@ -14,3 +14,4 @@ test_quake_cursor_DEPS := apps/quakes/cursor core/jwt core/buf core/mem
 test_quake_filter_DEPS := apps/quakes/filter core/params core/qs core/timefmt core/mem
 test_quakeml_DEPS := apps/quakes/quakeml core/buf core/mem core/timefmt
 test_quakeml_PKGS := libxml-2.0
+test_accept_DEPS := core/accept
