@@ -7,6 +7,8 @@
 -- radius  GET /api/v1/earthquakes?starttime=S&endtime=S+30d&latitude=..&longitude=..&maxradiuskm=500&limit=100
 --         S: a uniform whole second in [BENCH_QUAKES_T0, BENCH_QUAKES_T1] (Unix seconds); the
 --         centre: a uniform line "lat lon" of BENCH_QUAKES_CENTRES, sent as written there.
+-- fdsn_xml    GET /fdsnws/event/1/query?starttime=S&endtime=S+30d&limit=1000&format=xml (QuakeML)
+-- fdsn_count  GET /fdsnws/event/1/count?starttime=S&endtime=S+30d&minmagnitude=2.5
 -- pgbench draws the same distributions (bench/quakes.py writes its scripts).
 -- done() prints one line "WRKJSON {...}" that bench/measure.py parses (latencies in microseconds).
 
@@ -35,7 +37,7 @@ if mode == "item" then
     if id_count < 1 then
         error("quakes.lua: no ids in " .. path)
     end
-elseif mode == "list" or mode == "radius" then
+elseif mode == "list" or mode == "radius" or mode == "fdsn_xml" or mode == "fdsn_count" then
     t0 = env_number("BENCH_QUAKES_T0")
     t1 = env_number("BENCH_QUAKES_T1")
     if mode == "radius" then
@@ -51,7 +53,7 @@ elseif mode == "list" or mode == "radius" then
         end
     end
 else
-    error("quakes.lua: BENCH_QUAKES_MODE must be item, list or radius")
+    error("quakes.lua: BENCH_QUAKES_MODE must be item, list, radius, fdsn_xml or fdsn_count")
 end
 
 local counter = 0
@@ -76,6 +78,13 @@ function request()
         return wrk.format("GET", "/api/v1/earthquakes/" .. ids:sub(off + 1, off + id_width))
     end
     local s = math.random(t0, t1)
+    if mode == "fdsn_xml" then
+        return wrk.format("GET", "/fdsnws/event/1/query?starttime=" .. iso(s) .. "&endtime=" .. iso(s + window) ..
+                          "&limit=1000&format=xml")
+    elseif mode == "fdsn_count" then
+        return wrk.format("GET", "/fdsnws/event/1/count?starttime=" .. iso(s) .. "&endtime=" .. iso(s + window) ..
+                          "&minmagnitude=2.5")
+    end
     local q = "/api/v1/earthquakes?starttime=" .. iso(s) .. "&endtime=" .. iso(s + window)
     if mode == "list" then
         q = q .. "&minmagnitude=2.5&limit=100"

@@ -39,12 +39,16 @@ import measure as M  # noqa: E402
 
 REPO = os.path.dirname(HERE)
 SQL_H = os.path.join(REPO, "src", "apps", "quakes", "sql.h")
+FDSN_SQL_H = os.path.join(REPO, "src", "apps", "quakes", "fdsn_sql.h")
 WINDOW_S = 30 * 86400
 LIST_MINMAG = "2.5"
 PAGE = 100  # rows a page shows; the server fetches PAGE + 1 (the extra row says "there is more")
 RADIUS_KM = 500
 ROUTE_ITEM = "/api/v1/earthquakes/{id}"
 ROUTE_LIST = "/api/v1/earthquakes"
+ROUTE_FDSN_QUERY = "/fdsnws/event/1/query"
+ROUTE_FDSN_COUNT = "/fdsnws/event/1/count"
+FDSN_ROWS = 1000  # events a format=xml answer carries (one page of the server's default 1000)
 # what the server's interactive ("fast") connections set (src/core/db.c); pgbench gets the same
 FAST_PGOPTIONS = "-c max_parallel_workers_per_gather=0 -c statement_timeout=5000"
 
@@ -52,6 +56,8 @@ TARGET_ITEM = 1.0
 TARGET_LIST = 0.8
 TARGET_RADIUS = 5.0
 TARGET_INGEST = 0.7
+TARGET_FDSN_XML = 0.7
+TARGET_FDSN_COUNT = 0.7
 MAX_SSE_P99_MS = 100.0
 # The brief gives no maximum for this one; 64 KiB per idle subscriber (320 MiB for 5,000) is
 # this benchmark's own choice until the issue names one.
@@ -64,17 +70,24 @@ LOADS = (  # kind, tool, mode
     ("quakes_list_pgbench", "pgbench", "list"),
     ("quakes_radius", "wrk", "radius"),
     ("quakes_radius_naive_pgbench", "pgbench", "radius"),
+    ("quakes_fdsn_xml", "wrk", "fdsn_xml"),
+    ("quakes_fdsn_xml_pgbench", "pgbench", "fdsn_xml"),
+    ("quakes_fdsn_count", "wrk", "fdsn_count"),
+    ("quakes_fdsn_count_pgbench", "pgbench", "fdsn_count"),
 )
 
 
 # ---- sql.h ------------------------------------------------------------------------------------
 
-def parse_sql_header(path=SQL_H):
-    """#define QUAKES_SQL_X followed by string literals and other QUAKES_SQL_ macros -> {name: text}
-    (as tests/integration/test_quakes_api.py reads it)."""
-    with open(path) as f:
-        text = re.sub(r"/\*.*?\*/", " ", f.read(), flags=re.S).replace("\\\n", " ")
-    raw = {m.group(1): m.group(2) for m in re.finditer(r"^\s*#define\s+(QUAKES_SQL_\w+)\s+(.*)$", text, flags=re.M)}
+def parse_sql_header(paths=(SQL_H, FDSN_SQL_H)):
+    """#define QUAKES_SQL_X / QUAKES_FDSN_SQL_X followed by string literals and other such macros
+    -> {name: text} (as tests/integration/test_quakes_api.py reads sql.h)."""
+    text = ""
+    for path in paths:
+        with open(path) as f:
+            text += re.sub(r"/\*.*?\*/", " ", f.read(), flags=re.S).replace("\\\n", " ") + "\n"
+    raw = {m.group(1): m.group(2)
+           for m in re.finditer(r"^\s*#define\s+(QUAKES_(?:FDSN_)?SQL_\w+)\s+(.*)$", text, flags=re.M)}
     tok = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([A-Za-z_]\w*)|(\S+))')
     out = {}
 
@@ -98,6 +111,8 @@ def parse_sql_header(path=SQL_H):
     for name, body in raw.items():
         if not re.fullmatch(r"\s*\d+\s*", body):
             resolve(name)
+        else:
+            out[name] = int(body)
     return out, int(raw["QUAKES_SQL_NPARAMS"])
 
 
@@ -116,6 +131,22 @@ def list_execute(nparams, start_expr, end_expr):
     args[P_DELETED - 1] = "'false'"
     args[P_FETCH - 1] = str(PAGE + 1)
     args[P_PROPS - 1] = "'false'"
+    return ", ".join(args)
+
+
+def fdsn_execute(sql, start_expr, end_expr, count):
+    """EXECUTE arguments for the FDSN query (format=xml, starttime, endtime, limit=FDSN_ROWS, the
+    first page) or count (starttime, endtime, minmagnitude) as fdsn_params.c fills them."""
+    n = sql["QUAKES_FDSN_SQL_COUNT_NPARAMS" if count else "QUAKES_FDSN_SQL_NPARAMS"]
+    args = ["NULL"] * n
+    args[P_START - 1] = start_expr
+    args[P_END - 1] = end_expr
+    args[P_DELETED - 1] = "'false'"
+    if count:
+        args[P_MINMAG - 1] = LIST_MINMAG
+    else:
+        args[46] = "0"               # $47 offset
+        args[47] = str(FDSN_ROWS)    # $48 rows
     return ", ".join(args)
 
 
@@ -326,8 +357,21 @@ def write_pgbench_scripts(args, sql, nparams, meta):
               f"\\set metres {RADIUS_KM * 1000}\n"
               f"\\set n {PAGE + 1}\n"
               f"{naive_sql(sql)};\n")
+    fdsn = {}
+    for mode, name, count in (("fdsn_xml", "QUAKES_FDSN_SQL_QUERY_TIME", False),
+                              ("fdsn_count", "QUAKES_FDSN_SQL_COUNT", True)):
+        fdsn[mode] = (f"-- {'GET /fdsnws/event/1/count?starttime&endtime(+30 d)&minmagnitude=2.5' if count else 'GET /fdsnws/event/1/query?starttime&endtime(+30 d)&limit=1000&format=xml'}:\n"
+                      f"-- {name} of src/apps/quakes/fdsn_sql.h, PREPAREd once per client (-D prepared=0)\n"
+                      "\\if :prepared = 0\n"
+                      f"PREPARE {mode} AS {sql[name]};\n"
+                      "\\set prepared 1\n"
+                      "\\endif\n"
+                      f"\\set s random({lo}, {hi})\n"
+                      f"\\set e :s + {WINDOW_S}\n"
+                      f"EXECUTE {mode}({fdsn_execute(sql, 'to_timestamp(:s)', 'to_timestamp(:e)', count)});\n")
     paths = {}
-    for mode, text in (("item", item), ("list", lst), ("radius", radius)):
+    for mode, text in (("item", item), ("list", lst), ("radius", radius), ("fdsn_xml", fdsn["fdsn_xml"]),
+                       ("fdsn_count", fdsn["fdsn_count"])):
         paths[mode] = os.path.join(args.tmp, f"pgbench_quakes_{mode}.sql")
         with open(paths[mode], "w") as f:
             f.write(text)
@@ -338,7 +382,7 @@ def check_server_sql(args, sql):
     """The statements pgbench prepares must be the server's: their text is in its binary."""
     with open(args.strata, "rb") as f:
         binary = f.read()
-    for name in ("QUAKES_SQL_GET", "QUAKES_SQL_LIST_TIME"):
+    for name in ("QUAKES_SQL_GET", "QUAKES_SQL_LIST_TIME", "QUAKES_FDSN_SQL_QUERY_TIME", "QUAKES_FDSN_SQL_COUNT"):
         if sql[name].encode() not in binary:
             raise RuntimeError(f"{name} as parsed from sql.h is not in {args.strata}: the server was built from"
                                " another sql.h (or the parser is wrong); pgbench would not run the server's SQL")
@@ -390,14 +434,35 @@ def check_same_answers(args, sql, nparams, meta, draws=3):
         if st != 200 or api != db:
             raise RuntimeError(f"radius {lat},{lon} from {iso_s(s)}: server {st} {len(api)} rows, naive {len(db)}")
         nrows.append(len(api))
+    # FDSN: the same events in the same order, and the same count
+    for _ in range(draws):
+        s = rng.randint(lo, hi)
+        window = f"starttime={iso_s(s)}&endtime={iso_s(s + WINDOW_S)}"
+        import urllib.request
+        with urllib.request.urlopen(f"{args.url}{ROUTE_FDSN_QUERY}?{window}&limit={FDSN_ROWS}&format=text",
+                                    timeout=30) as r:
+            api = [line.split("|", 1)[0] for line in r.read().decode().splitlines()[1:] if line]
+        out = psql(args, f"SET max_parallel_workers_per_gather = 0; PREPARE f AS {sql['QUAKES_FDSN_SQL_QUERY_TIME']};"
+                         f" EXECUTE f({fdsn_execute(sql, f'to_timestamp({s})', f'to_timestamp({s + WINDOW_S})', False)});")
+        db = [line.split("\t", 1)[0] for line in out.splitlines() if line]
+        if api != db or len(api) != FDSN_ROWS:
+            raise RuntimeError(f"fdsn query from {iso_s(s)}: server {len(api)} rows, SQL {len(db)}, same: {api == db}")
+        with urllib.request.urlopen(f"{args.url}{ROUTE_FDSN_COUNT}?{window}&minmagnitude={LIST_MINMAG}",
+                                    timeout=30) as r:
+            api_n = int(r.read().decode().strip())
+        db_n = int(psql(args, f"PREPARE c AS {sql['QUAKES_FDSN_SQL_COUNT']};"
+                              f" EXECUTE c({fdsn_execute(sql, f'to_timestamp({s})', f'to_timestamp({s + WINDOW_S})', True)});").strip())
+        if api_n != db_n or api_n == 0:
+            raise RuntimeError(f"fdsn count from {iso_s(s)}: server {api_n}, SQL {db_n}")
+        nrows.append(api_n)
     return nrows
 
 
 def run_pgbench(args, script, mode, seconds):
     argv = [args.pgbench, "-h", "127.0.0.1", "-p", str(args.pg_port), "-U", "postgres", "-n",
-            "-M", "simple" if mode == "list" else "prepared", "-c", str(args.pgbench_clients),
+            "-M", "prepared" if mode in ("item", "radius") else "simple", "-c", str(args.pgbench_clients),
             "-j", str(args.pgbench_threads), "-T", str(seconds), "-f", script]
-    if mode == "list":
+    if mode not in ("item", "radius"):
         argv += ["-D", "prepared=0"]
     argv.append(args.db)
     env = dict(os.environ, PGOPTIONS=FAST_PGOPTIONS)
@@ -428,7 +493,7 @@ def run_wrk(args, mode, seconds, meta):
 def measure_load(args, sampler, kind, tool, mode, seconds, meta, scripts):
     if proc_gone(args.server_pid):
         raise RuntimeError(f"the server (pid {args.server_pid}) is gone")
-    route = ROUTE_ITEM if mode == "item" else ROUTE_LIST
+    route = {"item": ROUTE_ITEM, "fdsn_xml": ROUTE_FDSN_QUERY, "fdsn_count": ROUTE_FDSN_COUNT}.get(mode, ROUTE_LIST)
     h0 = M.server_histogram(args.url, route) if tool == "wrk" else None
     c0 = M.children_cpu()
     s0 = sampler.sample()
@@ -454,7 +519,8 @@ def cmd_rounds(args):
     nrows = check_same_answers(args, sql, nparams, meta)
     print(f"  checked: pgbench prepares the server's SQL (sql.h's text is in the binary); server and SQL return the"
           f" same rows for 3 items, 3 lists ({', '.join(map(str, nrows[:3]))} rows) and 3 radius queries"
-          f" ({', '.join(map(str, nrows[3:]))} rows)", flush=True)
+          f" ({', '.join(map(str, nrows[3:6]))} rows); 3 FDSN queries of {FDSN_ROWS} events and 3 counts"
+          f" ({', '.join(map(str, nrows[6:]))})", flush=True)
     sampler = M.CpuSampler(args.server_pid, args.postmaster_pid)
     for kind, tool, mode in LOADS:  # warm-up, not recorded
         measure_load(args, sampler, kind, tool, mode, args.warmup_seconds, meta, scripts)
@@ -506,6 +572,8 @@ def summary_results(by, medians, sse, skipped):
     item, lst, radius = (ratio("quakes_item", "quakes_item_pgbench"), ratio("quakes_list", "quakes_list_pgbench"),
                          ratio("quakes_radius", "quakes_radius_naive_pgbench"))
     ingest = ratio("quakes_ingest", "quakes_copy")
+    fxml, fcount = (ratio("quakes_fdsn_xml", "quakes_fdsn_xml_pgbench"),
+                    ratio("quakes_fdsn_count", "quakes_fdsn_count_pgbench"))
     p99 = (sse or {}).get("p99_delivery_ms")
     kib = (sse or {}).get("kib_per_idle_subscriber")
     results = [
@@ -518,6 +586,10 @@ def summary_results(by, medians, sse, skipped):
         {"kind": "RATIO", "name": "ingest_vs_copy", "measured": M.rnd(ingest, 3), "target": TARGET_INGEST,
          "ingest_rows_per_s": rps("quakes_ingest"), "copy_rows_per_s": rps("quakes_copy"),
          "ingest_phases_s": ((by.get("quakes_ingest") or [{}])[0]).get("phases_s")},
+        {"kind": "RATIO", "name": "fdsn_xml_vs_pgbench", "measured": M.rnd(fxml, 3), "target": TARGET_FDSN_XML,
+         "per_round": per_round("quakes_fdsn_xml", "quakes_fdsn_xml_pgbench")},
+        {"kind": "RATIO", "name": "fdsn_count_vs_pgbench", "measured": M.rnd(fcount, 3), "target": TARGET_FDSN_COUNT,
+         "per_round": per_round("quakes_fdsn_count", "quakes_fdsn_count_pgbench")},
         {"kind": "LIMIT", "name": "sse_p99_delivery_ms", "measured": M.rnd(p99, 1), "max": MAX_SSE_P99_MS},
         {"kind": "LIMIT", "name": "sse_kib_per_idle_subscriber", "measured": M.rnd(kib, 2), "max": MAX_SSE_KIB},
     ]
@@ -525,7 +597,9 @@ def summary_results(by, medians, sse, skipped):
     if not skipped:
         for name, a, b in (("item/pgbench", "quakes_item", "quakes_item_pgbench"),
                            ("list/pgbench", "quakes_list", "quakes_list_pgbench"),
-                           ("radius/naive pgbench", "quakes_radius", "quakes_radius_naive_pgbench")):
+                           ("radius/naive pgbench", "quakes_radius", "quakes_radius_naive_pgbench"),
+                           ("fdsn xml/pgbench", "quakes_fdsn_xml", "quakes_fdsn_xml_pgbench"),
+                           ("fdsn count/pgbench", "quakes_fdsn_count", "quakes_fdsn_count_pgbench")):
             pr = per_round(a, b)
             if pr:
                 info.append(f"quakes {name} per round: {', '.join(f'{x:.3f}' for x in pr)};"
@@ -558,6 +632,8 @@ def summary_results(by, medians, sse, skipped):
         f"RATIO list_vs_pgbench {num(lst, 3)} target {TARGET_LIST}",
         f"RATIO radius_vs_naive_pgbench {num(radius, 3)} target {TARGET_RADIUS:g}",
         f"RATIO ingest_vs_copy {num(ingest, 3)} target {TARGET_INGEST}",
+        f"RATIO fdsn_xml_vs_pgbench {num(fxml, 3)} target {TARGET_FDSN_XML}",
+        f"RATIO fdsn_count_vs_pgbench {num(fcount, 3)} target {TARGET_FDSN_COUNT}",
         f"LIMIT sse_p99_delivery_ms {num(p99, 1)} max {MAX_SSE_P99_MS:g}",
         f"LIMIT sse_kib_per_idle_subscriber {num(kib, 2)} max {MAX_SSE_KIB:g}",
     ]

@@ -1,18 +1,23 @@
-"""The FDSN event web service (fdsnws-event 1.2 subset) under /fdsnws/event/1/.
+"""The FDSN event web service (fdsnws-event 1.2) under /fdsnws/event/1/.
 
 The bundled week is loaded as test_quakes_api.py loads it (same deleted/no-magnitude changes);
 every expected count is computed in Python from the GeoJSON with that module's reference
 filter (Vincenty on WGS 84 for circles, with test circles checked to have no event near
 their edge). Covers: version, catalogs, contributors, the WADL (exactly the accepted
-parameters), every alias, text/csv/geojson, count, offset/limit paging, nodata, the error
-documents (plain and jsonerror), unknown parameters, 413 with a small maximum, 501s, and
-access (query/count need quakes:read unless STRATA_QUAKES_PUBLIC_READ=true).
+parameters), every alias and USGS extension, QuakeML (the default) and text/csv/geojson,
+count, offset/limit paging, answers streamed page by page (larger than one page, gzip),
+nodata, the error documents (plain and jsonerror, unknown parameters included), 413 with a
+small maximum, 501s, and access (query/count need quakes:read unless
+STRATA_QUAKES_PUBLIC_READ=true).
 """
 
 import csv
+import gzip
 import io
 import json
+import math
 import re
+import socket
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
@@ -21,7 +26,7 @@ import requests
 
 import authutil as au
 from authutil import auth_env, bearer
-from test_quakes_api import assert_circle_margin, insert_events, iso_ms, load_reference, reference
+from test_quakes_api import assert_circle_margin, insert_events, iso_ms, load_reference, reference, vincenty_m
 
 BASE = "/fdsnws/event/1/"
 T = 60
@@ -35,10 +40,12 @@ ACCEPTED = {
     "minmagnitude", "minmag", "maxmagnitude", "maxmag", "eventid", "limit", "offset", "orderby",
     "eventtype", "reviewstatus", "alertlevel", "includedeleted", "updatedafter", "format", "nodata",
     "includearrivals", "includeallorigins", "includeallmagnitudes", "jsonerror",
+    "magnitudetype", "magtype", "catalog", "contributor", "minsig", "maxsig", "minfelt", "mincdi", "maxcdi",
+    "minmmi", "maxmmi", "mingap", "maxgap",
 }
 ALIASES = {"start": "starttime", "end": "endtime", "minlat": "minlatitude", "maxlat": "maxlatitude",
            "minlon": "minlongitude", "maxlon": "maxlongitude", "lat": "latitude", "lon": "longitude",
-           "minmag": "minmagnitude", "maxmag": "maxmagnitude"}
+           "minmag": "minmagnitude", "maxmag": "maxmagnitude", "magtype": "magnitudetype"}
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +81,11 @@ def q(srv, what, params=None, headers=None):
     return requests.get(srv.url + BASE + what, params=params, headers=headers or {}, timeout=T)
 
 
+def qtext(srv, params=None, headers=None):
+    """query with format=text unless the params say otherwise (QuakeML is the default)."""
+    return q(srv, "query", dict({"format": "text"}, **(params or {})), headers)
+
+
 def canon(params):
     """FDSN query -> the REST reference's parameter names (radius in km)."""
     out = {}
@@ -81,10 +93,50 @@ def canon(params):
         k = ALIASES.get(k, k)
         if k == "maxradius":
             k, v = "maxradiuskm", str(float(v) * KM_PER_DEG)
-        if k in ("format", "nodata", "limit", "offset"):
+        if k in ("format", "nodata", "limit", "offset") or k in EXTRA:
             continue
         out[k] = v
     return out
+
+
+def _in(v, lo, hi):
+    return v is not None and (lo is None or v >= lo) and (hi is None or v <= hi)
+
+
+def _f(params, k):
+    return float(params[k]) if k in params else None
+
+
+# the FDSN-only filters, as predicates on one event (the reference's own reading of the feed)
+EXTRA = {"magnitudetype", "catalog", "contributor", "minsig", "maxsig", "minfelt", "mincdi", "maxcdi", "minmmi",
+         "maxmmi", "mingap", "maxgap", "minradius", "minradiuskm"}
+
+
+def extra(params, e):
+    p = {ALIASES.get(k, k): v for k, v in params.items()}
+    if "magnitudetype" in p and (e.magtype or "").lower() != p["magnitudetype"].lower():
+        return False
+    if "catalog" in p and e.net != p["catalog"]:
+        return False
+    if "contributor" in p and f",{p['contributor']}," not in (e.sources or ""):
+        return False
+    if ("minsig" in p or "maxsig" in p) and not _in(e.sig, _f(p, "minsig"), _f(p, "maxsig")):
+        return False
+    if "minfelt" in p and not _in(e.felt, _f(p, "minfelt"), None):
+        return False
+    for name, v in (("cdi", e.cdi), ("mmi", e.mmi), ("gap", e.gap)):
+        if ("min" + name in p or "max" + name in p) and not _in(v, _f(p, "min" + name), _f(p, "max" + name)):
+            return False
+    inner = _f(p, "minradiuskm") or ((_f(p, "minradius") or 0) * KM_PER_DEG)
+    if inner > 0:
+        d = vincenty_m(float(p.get("latitude", 0)), float(p.get("longitude", 0)), e.lat, e.lon)
+        if d < inner * 1000:
+            return False
+    return True
+
+
+def ref_ids(events, params):
+    return [e.id for e in reference(events, canon(params)) if extra(params, e)]
 
 
 def count(srv, params):
@@ -133,14 +185,15 @@ def test_catalogs_and_contributors(srv, events, small):
     r = q(srv, "catalogs")
     assert r.status_code == 200
     root = ET.fromstring(r.content)
-    assert [c.text for c in root] == ["strata"]
+    assert [c.text for c in root] == sorted({e.net for e in events if e.net})
     # public even where the catalogue is not
     for what in ("version", "catalogs", "contributors", "application.wadl"):
         assert q(small, what).status_code == 200, what
     r = q(srv, "contributors")
     assert r.status_code == 200
     got = [c.text for c in ET.fromstring(r.content)]
-    assert got == sorted({e.net for e in events if e.net})
+    assert got == sorted({s for e in events for s in (e.sources or "").split(",") if s})
+    assert len(got) > len(root)  # some networks only contribute
 
 
 def test_wadl_lists_exactly_the_accepted_parameters(srv):
@@ -156,7 +209,7 @@ def test_wadl_lists_exactly_the_accepted_parameters(srv):
     for p in res["query"].iter(WADL_NS + "param"):
         assert p.get("type", "").startswith("xs:"), p.attrib
     defaults = {p.get("name"): p.get("default") for p in res["query"].iter(WADL_NS + "param")}
-    assert defaults["format"] == "text" and defaults["nodata"] == "204" and defaults["offset"] == "1"
+    assert defaults["format"] == "xml" and defaults["nodata"] == "204" and defaults["offset"] == "1"
     # every listed parameter is accepted by query (an unknown one is a 400)
     for name in names:
         assert "unknown" not in q(srv, "count", {name: ""}).text
@@ -184,6 +237,19 @@ CASES = {
     "deleted only": {"includedeleted": "only"},
     "updatedafter": {"updatedafter": "2023-08-03T00:00:00"},
     "zero minradius": {"lat": "61.2", "lon": "-150", "maxradius": "2.7", "minradius": "0"},
+    "annulus degrees": {"lat": "61.2", "lon": "-150", "maxradius": "2.7", "minradius": "1.4262"},
+    "annulus km": {"lat": "61.2", "lon": "-150", "maxradiuskm": "300", "minradiuskm": "62.7"},
+    "annulus without maxradius": {"lat": "36", "lon": "-118", "minradius": "60"},
+    "magnitudetype": {"magnitudetype": "ML"},
+    "magtype alias": {"magtype": "md"},
+    "catalog": {"catalog": "ak"},
+    "contributor": {"contributor": "us"},
+    "sig": {"minsig": "100", "maxsig": "400"},
+    "felt": {"minfelt": "2"},
+    "cdi": {"mincdi": "2", "maxcdi": "4"},
+    "mmi": {"minmmi": "3"},
+    "gap": {"mingap": "50", "maxgap": "150"},
+    "combined extras": {"minmag": "2", "magtype": "ML", "catalog": "tx", "maxgap": "200"},
 }
 
 
@@ -193,22 +259,29 @@ def test_count_matches_reference(srv, events, name):
     ref = canon(params)
     if "maxradiuskm" in ref:
         assert_circle_margin(events, float(ref["latitude"]), float(ref["longitude"]), float(ref["maxradiuskm"]))
-    want = len(reference(events, ref))
-    assert count(srv, params) == want
-    r = q(srv, "query", params)
-    if want == 0:
+    inner = params.get("minradiuskm") or (float(params.get("minradius", 0)) * KM_PER_DEG)
+    if float(inner):
+        assert_circle_margin(events, float(params.get("lat", 0)), float(params.get("lon", 0)), float(inner))
+    want = ref_ids(events, params)
+    assert count(srv, params) == len(want)
+    r = qtext(srv, params)
+    if not want:
         assert r.status_code == 204
         return
     assert r.status_code == 200, r.text
     rows = text_rows(r)
-    assert len(r.text.splitlines()) == want + 1
-    assert [row[0] for row in rows] == [e.id for e in reference(events, ref)]
+    assert len(r.text.splitlines()) == len(want) + 1
+    assert [row[0] for row in rows] == want
 
 
 def test_some_cases_are_not_trivial(events):
-    for name in ("time window", "magnitudes", "rectangle", "antimeridian", "circle km", "eventtype", "deleted only"):
-        n = len(reference(events, canon(CASES[name])))
+    for name in ("time window", "magnitudes", "rectangle", "antimeridian", "circle km", "eventtype", "deleted only",
+                 "annulus degrees", "annulus km", "annulus without maxradius", "magnitudetype", "magtype alias",
+                 "catalog", "contributor", "sig", "felt", "cdi", "mmi", "gap", "combined extras"):
+        n = len(ref_ids(events, CASES[name]))
         assert 0 < n < len(events), name
+    # the annulus leaves out the inner disc
+    assert len(ref_ids(events, CASES["annulus degrees"])) < len(ref_ids(events, CASES["circle degrees"]))
 
 
 def test_count_geojson(srv, events):
@@ -219,19 +292,19 @@ def test_count_geojson(srv, events):
 
 def test_eventid(srv, events):
     e = next(ev for ev in events if ev.status != "deleted")
-    r = q(srv, "query", {"eventid": e.id})
+    r = qtext(srv, {"eventid": e.id})
     assert r.status_code == 200
     rows = text_rows(r)
     assert [row[0] for row in rows] == [e.id]
     assert count(srv, {"eventid": e.id}) == 1
-    assert q(srv, "query", {"eventid": "nosuchevent"}).status_code == 204
+    assert qtext(srv, {"eventid": "nosuchevent"}).status_code == 204
 
 
 # ---- formats --------------------------------------------------------------------------------------------
 
 def test_text_fields(srv, events):
     ref = reference(events, {"minmagnitude": "4"})
-    r = q(srv, "query", {"minmag": "4", "orderby": "magnitude"})
+    r = qtext(srv, {"minmag": "4", "orderby": "magnitude"})
     rows = text_rows(r)
     byid = {e.id: e for e in ref}
     assert len(rows) == len(ref)
@@ -293,7 +366,7 @@ def test_offset_limit_paging(srv, events, orderby):
     assert len(ref) > 300
     got, offset = [], 1
     while True:
-        r = q(srv, "query", dict(params, offset=str(offset), limit="100"))
+        r = qtext(srv, dict(params, offset=str(offset), limit="100"))
         if r.status_code == 204:
             break
         assert r.status_code == 200
@@ -302,7 +375,7 @@ def test_offset_limit_paging(srv, events, orderby):
         got += page
         offset += len(page)
     assert got == ref
-    r = q(srv, "query", dict(params, offset="5", limit="3"))
+    r = qtext(srv, dict(params, offset="5", limit="3"))
     assert [row[0] for row in text_rows(r)] == ref[4:7]
 
 
@@ -311,7 +384,7 @@ def test_offset_limit_paging(srv, events, orderby):
 NONE = {"minmagnitude": "11.5"}
 
 
-@pytest.mark.parametrize("fmt", ["text", "csv", "geojson"])
+@pytest.mark.parametrize("fmt", ["xml", "quakeml", "text", "csv", "geojson"])
 def test_nodata(srv, events, fmt):
     r = q(srv, "query", dict(NONE, format=fmt))
     assert r.status_code == 204 and r.content == b""
@@ -329,21 +402,33 @@ def test_error_documents(srv, events):
     check_error_doc(q(srv, "query", {"limit": "0"}), 400, "limit")
     check_error_doc(q(srv, "query", {"offset": "0"}), 400, "offset")
     check_error_doc(q(srv, "query", {"lat": "10", "lon": "10", "maxradius": "200"}), 400, "maxradius")
-    check_error_doc(q(srv, "query", {"lat": "10", "lon": "10", "maxradius": "20", "minradius": "5"}), 400,
-                    "not supported")
-    check_error_doc(q(srv, "query", {"format": "xml"}), 501)
-    check_error_doc(q(srv, "query", {"format": "quakeml"}), 501)
+    check_error_doc(q(srv, "query", {"lat": "10", "lon": "10", "maxradius": "5", "minradius": "20"}), 400,
+                    "minradius")
+    check_error_doc(q(srv, "query", {"maxradius": "5", "maxradiuskm": "20"}), 400, "maxradius")
+    check_error_doc(q(srv, "query", {"minradius": "5", "minradiuskm": "20"}), 400, "minradius")
+    check_error_doc(q(srv, "query", {"minsig": "500", "maxsig": "100"}), 400, "maxsig")
+    check_error_doc(q(srv, "query", {"mincdi": "5", "maxcdi": "3"}), 400, "maxcdi")
+    check_error_doc(q(srv, "query", {"minmmi": "13"}), 400, "minmmi")
+    check_error_doc(q(srv, "query", {"mingap": "-1"}), 400, "mingap")
+    check_error_doc(q(srv, "query", {"minfelt": "x"}), 400, "minfelt")
+    check_error_doc(q(srv, "query", {"magtype": "m" * 40}), 400, "magtype")
+    check_error_doc(q(srv, "query", {"format": "miniseed"}), 400, "format")
     check_error_doc(q(srv, "query", {"includearrivals": "true"}), 501)
     r = q(srv, "query", {"minmag": "9", "includeallorigins": "true", "includeallmagnitudes": "true"})
     assert r.status_code == 204
 
 
 def test_unknown_parameter(srv, events):
-    # rejected by the core before the handler (problem+json naming it): see docs/fdsn.md
+    # the FDSN error document naming it (the route binds its own query)
     for what, name in (("query", "bogusparam"), ("count", "magnitude")):
         r = q(srv, what, {"minmag": "3", name: "1"})
-        assert r.status_code == 400
-        assert name in r.text
+        check_error_doc(r, 400, name)
+        assert "unknown parameter" in r.text
+    r = q(srv, "query", {"bogusparam": "1", "jsonerror": "true"})
+    assert r.status_code == 400 and "bogusparam" in r.json()["error"]["message"]
+    # repeated parameter
+    r = requests.get(srv.url + BASE + "query?minmag=3&minmag=4", timeout=T)
+    check_error_doc(r, 400, "minmag")
 
 
 def test_jsonerror(srv, events):
@@ -379,14 +464,166 @@ def test_413_and_access(small, events):
     assert r.json() == {"count": total, "maxAllowed": 100}
     check_error_doc(q(small, "query", headers=h), 413)
     check_error_doc(q(small, "query", {"limit": "101"}, headers=h), 413)
-    r = q(small, "query", {"limit": "100"}, headers=h)
+    r = qtext(small, {"limit": "100"}, headers=h)
     assert r.status_code == 200 and len(text_rows(r)) == 100
     # few enough events: no limit needed
     few = {"minmagnitude": "4.5"}
     n = len(reference(events, few))
     assert 0 < n <= 100
-    r = q(small, "query", few, headers=h)
+    r = qtext(small, few, headers=h)
     assert r.status_code == 200 and len(text_rows(r)) == n
     # past an offset that leaves at most 100
-    r = q(small, "query", {"offset": str(total - 50)}, headers=h)
+    r = qtext(small, {"offset": str(total - 50)}, headers=h)
     assert r.status_code == 200 and len(text_rows(r)) == 51
+
+
+# ---- QuakeML --------------------------------------------------------------------------------------------
+
+Q_NS = "{http://quakeml.org/xmlns/quakeml/1.2}"
+BED = "{http://quakeml.org/xmlns/bed/1.2}"
+RESOURCE_ID = re.compile(r"(smi|quakeml):[\w\d][\w\d\-\.\*\(\)_~']{2,}/[\w\d\-\.\*\(\)_~'][\w\d\-\.\*\(\)\+\?_~'=,;#/&]*")
+
+
+def quakeml_events(r):
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("application/xml")
+    root = ET.fromstring(r.content)
+    assert root.tag == Q_NS + "quakeml"
+    params = root.find(BED + "eventParameters")
+    assert params is not None and RESOURCE_ID.fullmatch(params.get("publicID"))
+    return params.findall(BED + "event")
+
+
+def val(el, path):
+    x = el.find(path)
+    return None if x is None else x.text
+
+
+def test_quakeml_is_the_default(srv, events):
+    want = ref_ids(events, {"minmagnitude": "4"})
+    for params in ({"minmag": "4"}, {"minmag": "4", "format": "xml"}, {"minmag": "4", "format": "quakeml"}):
+        evs = quakeml_events(q(srv, "query", params))
+        assert [e.get("publicID").rsplit("=", 1)[-1] for e in evs] == want
+
+
+def test_quakeml_content(srv, events):
+    byid = {e.id: e for e in events}
+    evs = quakeml_events(q(srv, "query", {"includedeleted": "true", "orderby": "time-asc"}))
+    assert len(evs) == len(ref_ids(events, {"includedeleted": "true"}))
+    seen_types, seen_nomag = set(), 0
+    for ev in evs:
+        pid = ev.get("publicID")
+        assert RESOURCE_ID.fullmatch(pid), pid
+        e = byid[pid.rsplit("=", 1)[-1]]
+        origins = ev.findall(BED + "origin")
+        assert len(origins) == 1
+        o = origins[0]
+        assert val(ev, BED + "preferredOriginID") == o.get("publicID")
+        assert RESOURCE_ID.fullmatch(o.get("publicID"))
+        assert val(o, f"{BED}time/{BED}value") == iso_ms(e.time) or \
+            val(o, f"{BED}time/{BED}value").startswith(iso_ms(e.time)[:-1])
+        assert float(val(o, f"{BED}latitude/{BED}value")) == pytest.approx(e.lat)
+        assert float(val(o, f"{BED}longitude/{BED}value")) == pytest.approx(e.lon)
+        # depth in metres
+        assert float(val(o, f"{BED}depth/{BED}value")) == pytest.approx(e.depth * 1000, abs=1e-6)
+        derr = e.props.get("depthError")
+        got = val(o, f"{BED}depth/{BED}uncertainty")
+        assert (got is None) if derr is None else float(got) == pytest.approx(derr * 1000, abs=1e-6)
+        herr = e.props.get("horizontalError")
+        got = val(o, f"{BED}originUncertainty/{BED}horizontalUncertainty")
+        assert (got is None) if herr is None else float(got) == pytest.approx(herr * 1000, abs=1e-6)
+        if e.gap is not None:
+            assert float(val(o, f"{BED}quality/{BED}azimuthalGap")) == pytest.approx(e.gap)
+        mags = ev.findall(BED + "magnitude")
+        if e.mag is None:
+            seen_nomag += 1
+            assert mags == [] and ev.find(BED + "preferredMagnitudeID") is None
+        else:
+            assert len(mags) == 1
+            m = mags[0]
+            assert val(ev, BED + "preferredMagnitudeID") == m.get("publicID")
+            assert float(val(m, f"{BED}mag/{BED}value")) == pytest.approx(e.mag)
+            assert val(m, BED + "type") == e.magtype
+        if e.place:
+            assert val(ev, f"{BED}description/{BED}text") == e.place
+        typ = val(ev, BED + "type")
+        seen_types.add((e.type, typ))
+        if e.type in ("earthquake", "quarry blast", "explosion", "ice quake"):
+            assert typ == e.type
+        assert val(ev, f"{BED}creationInfo/{BED}agencyID") == e.net
+    assert seen_nomag > 0  # the reference has events without a magnitude
+    assert ("quarry blast", "quarry blast") in seen_types
+
+
+def test_quakeml_obspy_shape(srv, events):
+    """What ObsPy's reader needs: every event has a preferred origin with time, latitude and
+    longitude, and evaluation fields from the QuakeML enumerations."""
+    for ev in quakeml_events(q(srv, "query", {"minmag": "2"})):
+        o = ev.find(BED + "origin")
+        for f in ("time", "latitude", "longitude"):
+            assert val(o, f"{BED}{f}/{BED}value"), f
+        assert val(o, BED + "evaluationMode") in ("manual", "automatic")
+        assert val(o, BED + "evaluationStatus") in ("preliminary", "confirmed", "reviewed", "final", "rejected")
+
+
+# ---- streaming, gzip ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def paged(servers, srv, events):
+    """Public, 7 rows per database page: every answer below spans many pages."""
+    return servers.start(env=auth_env(STRATA_QUAKES_PUBLIC_READ="true", STRATA_QUAKES_FDSN_PAGE_ROWS="7"))
+
+
+@pytest.mark.parametrize("fmt", ["xml", "text", "csv", "geojson"])
+@pytest.mark.parametrize("orderby", ["time", "magnitude-asc"])
+def test_paged_answers_equal_single_page(srv, paged, events, fmt, orderby):
+    params = {"minmag": "1.5", "format": fmt, "orderby": orderby, "offset": "3"}
+    a, b = q(srv, "query", params), q(paged, "query", params)
+    assert a.status_code == b.status_code == 200
+    if fmt == "geojson":
+        ja, jb = a.json(), b.json()
+        assert ja["features"] == jb["features"]
+        assert jb["metadata"]["count"] == len(jb["features"]) == len(ref_ids(events, params)) - 2
+    elif fmt == "xml":
+        ids_a = [e.get("publicID") for e in quakeml_events(a)]
+        assert ids_a == [e.get("publicID") for e in quakeml_events(b)]
+        assert len(ids_a) == len(ref_ids(events, params)) - 2 > 7 * 10
+    else:
+        assert a.text == b.text
+    # limited: stops exactly at the limit, mid-page
+    r = qtext(paged, dict(params, format="text", limit="5"))
+    assert len(text_rows(r)) == 5
+    r = qtext(paged, dict(params, format="text", limit="23"))
+    assert [row[0] for row in text_rows(r)] == ref_ids(events, params)[2:25]
+
+
+def test_gzip(paged, events):
+    params = {"minmag": "1", "format": "text"}
+    plain = q(paged, "query", params, headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "Content-Encoding" not in plain.headers
+    raw = requests.get(paged.url + BASE + "query", params=params, headers={"Accept-Encoding": "gzip"},
+                       timeout=T, stream=True)
+    assert raw.status_code == 200
+    assert raw.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in raw.headers.get("Vary", "")
+    body = raw.raw.read(decode_content=False)
+    assert body[:2] == b"\x1f\x8b"
+    assert gzip.decompress(body).decode() == plain.text
+    assert len(body) < len(plain.content) / 2
+    # q=0 means no
+    r = q(paged, "query", params, headers={"Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in r.headers and r.text == plain.text
+    # errors and 204 are not streamed
+    r = q(paged, "query", dict(NONE), headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 204
+
+
+def test_client_leaving_mid_stream(paged, events):
+    """A client that reads a little and hangs up: the server ends the stream and keeps serving."""
+    host, port = paged.url.split("//")[1].split(":")
+    for _ in range(5):
+        with socket.create_connection((host, int(port)), timeout=T) as s:
+            s.sendall(f"GET {BASE}query?format=xml&minmag=0 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    r = qtext(paged, {"minmag": "4"})
+    assert r.status_code == 200 and len(text_rows(r)) == len(ref_ids(events, {"minmag": "4"}))

@@ -7,36 +7,39 @@
 #include <string.h>
 
 #include "apps/quakes/api.h"
+#include "apps/quakes/fdsn_params.h"
 #include "apps/quakes/fdsn_sql.h"
-#include "apps/quakes/filter.h"
+#include "apps/quakes/quakeml.h"
+#include "core/bodystream.h"
 #include "core/config.h"
 #include "core/http.h"
 #include "core/jsonw.h"
+#include "core/log.h"
 #include "core/timefmt.h"
 
 #define FDSN_VERSION "1.2.0"
 #define FDSN_PREFIX "/fdsnws/event/1/"
-#define KM_PER_DEGREE 111.19492664455873
+#define QUAKEML_ID_BASE "smi:strata/fdsnws/event/1"
 
 /* ---- settings ------------------------------------------------------------------------------ */
 
 static int64_t max_events = 20000;
+static int64_t page_rows = 1000;
 static char *public_base; /* quakes_fdsn_base_url: "" means relative URLs */
 
 static const struct config_setting fdsn_settings[] = {
     {"quakes_fdsn_max_events", CFG_INT, "20000", &max_events, 0, 1, 1000000, NULL,
      "most events one FDSN query may return without a limit (more matching: 413)"},
+    {"quakes_fdsn_page_rows", CFG_INT, "1000", &page_rows, 0, 1, 100000, NULL,
+     "rows per database round trip of a streamed FDSN answer (the most held in memory per request)"},
     {"quakes_fdsn_base_url", CFG_STRING, "", &public_base, 0, 0, 0, NULL,
      "scheme://host[:port] the FDSN documents use in URLs (WADL base, error documents); empty: relative"},
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL},
 };
 
-static void build_route_params(void);
-
 void quakes_fdsn_register_config(void)
 {
     config_register(fdsn_settings);
-    build_route_params();
 }
 
 /* ---- statements ------------------------------------------------------------------------------ */
@@ -55,94 +58,19 @@ static const struct db_stmt stmt_count = {
     .name = "quakes_fdsn_count", .sql = QUAKES_FDSN_SQL_COUNT, .nparams = QUAKES_FDSN_SQL_COUNT_NPARAMS,
     .cls = DB_FAST,
 };
+static const struct db_stmt stmt_catalogs = {
+    .name = "quakes_fdsn_catalogs", .sql = QUAKES_FDSN_SQL_CATALOGS, .nparams = 0, .cls = DB_FAST,
+};
 static const struct db_stmt stmt_contributors = {
     .name = "quakes_fdsn_contributors", .sql = QUAKES_FDSN_SQL_CONTRIBUTORS, .nparams = 0, .cls = DB_FAST,
 };
 
+/* Columns of the query statements (fdsn_sql.h). */
 enum {
     C_ID, C_TIME, C_UPDATED, C_MAG, C_MAGTYPE, C_PLACE, C_LAT, C_LON, C_DEPTH, C_STATUS, C_TYPE, C_ALERT,
     C_TSUNAMI, C_SIG, C_FELT, C_CDI, C_MMI, C_GAP, C_NET, C_URL, C_TITLE, C_PROPERTIES, C_NST, C_DMIN, C_RMS,
     C_HERR, C_DERR, C_MERR, C_MAGNST, C_LOCSRC, C_MAGSRC,
 };
-
-/* ---- parameters ------------------------------------------------------------------------------ */
-
-enum {
-    F_START, F_END, F_MINLAT, F_MAXLAT, F_MINLON, F_MAXLON, F_LAT, F_LON, F_MINRADIUS, F_MAXRADIUS,
-    F_MINRADIUSKM, F_MAXRADIUSKM, F_MINDEPTH, F_MAXDEPTH, F_MINMAG, F_MAXMAG, F_EVENTID, F_LIMIT, F_OFFSET,
-    F_ORDERBY, F_EVENTTYPE, F_REVIEW, F_ALERT, F_DELETED, F_UPDATED, F_FORMAT, F_NODATA, F_ARRIVALS,
-    F_ALLORIGINS, F_ALLMAGS, F_JSONERROR, F_COUNT_
-};
-
-static const char *const order_choices[] = {"time", "time-asc", "magnitude", "magnitude-asc", NULL};
-static const char *const format_choices[] = {"text", "geojson", "csv", "xml", "quakeml", NULL};
-static const char *const nodata_choices[] = {"204", "404", NULL};
-static const char *const alert_choices[] = {"green", "yellow", "orange", "red", NULL};
-static const char *const review_choices[] = {"automatic", "reviewed", NULL};
-static const char *const deleted_choices[] = {"false", "true", "only", NULL};
-enum { FMT_TEXT, FMT_GEOJSON, FMT_CSV, FMT_XML, FMT_QUAKEML };
-
-#define FP(n, a, lo, hi, h)                                                                        \
-    {.name = n, .alias = a, .type = PARAM_FLOAT, .flags = PARAM_BOUNDED, .fmin = lo, .fmax = hi, .help = h}
-
-static const struct param_spec fdsn_params[] = {
-    [F_START] = {.name = "starttime", .alias = "start", .type = PARAM_TIME, .help = "events at or after this time"},
-    [F_END] = {.name = "endtime", .alias = "end", .type = PARAM_TIME, .help = "events at or before this time"},
-    [F_MINLAT] = FP("minlatitude", "minlat", -90, 90, "southern edge"),
-    [F_MAXLAT] = FP("maxlatitude", "maxlat", -90, 90, "northern edge"),
-    [F_MINLON] = FP("minlongitude", "minlon", -360, 360, "western edge"),
-    [F_MAXLON] = FP("maxlongitude", "maxlon", -360, 360, "eastern edge"),
-    [F_LAT] = FP("latitude", "lat", -90, 90, "circle centre latitude"),
-    [F_LON] = FP("longitude", "lon", -180, 180, "circle centre longitude"),
-    [F_MINRADIUS] = FP("minradius", NULL, 0, 180, "inner radius in degrees (only 0 is supported)"),
-    [F_MAXRADIUS] = FP("maxradius", NULL, 0, 180, "radius in degrees"),
-    [F_MINRADIUSKM] = FP("minradiuskm", NULL, 0, 20001.6, "inner radius in km (only 0 is supported)"),
-    [F_MAXRADIUSKM] = FP("maxradiuskm", NULL, 0, 20001.6, "radius in km"),
-    [F_MINDEPTH] = FP("mindepth", NULL, -100, 1000, "depth at least, km"),
-    [F_MAXDEPTH] = FP("maxdepth", NULL, -100, 1000, "depth at most, km"),
-    [F_MINMAG] = FP("minmagnitude", "minmag", -10, 12, "magnitude at least"),
-    [F_MAXMAG] = FP("maxmagnitude", "maxmag", -10, 12, "magnitude at most"),
-    [F_EVENTID] = {.name = "eventid", .type = PARAM_STRING, .max_len = 64, .help = "one event by id"},
-    [F_LIMIT] = {.name = "limit", .type = PARAM_INT, .flags = PARAM_BOUNDED, .imin = 1, .imax = 1000000,
-                 .help = "most events returned"},
-    [F_OFFSET] = {.name = "offset", .type = PARAM_INT, .flags = PARAM_BOUNDED, .imin = 1, .imax = INT64_MAX / 2,
-                  .def = "1", .help = "1-based index of the first event returned"},
-    [F_ORDERBY] = {.name = "orderby", .type = PARAM_ENUM, .choices = order_choices, .def = "time",
-                   .help = "time, time-asc, magnitude, magnitude-asc"},
-    [F_EVENTTYPE] = {.name = "eventtype", .type = PARAM_STRING, .max_len = 64, .help = "event type"},
-    [F_REVIEW] = {.name = "reviewstatus", .type = PARAM_ENUM, .choices = review_choices, .help = "review status"},
-    [F_ALERT] = {.name = "alertlevel", .type = PARAM_ENUM, .choices = alert_choices, .help = "PAGER alert level"},
-    [F_DELETED] = {.name = "includedeleted", .type = PARAM_ENUM, .choices = deleted_choices, .def = "false",
-                   .help = "false, true or only"},
-    [F_UPDATED] = {.name = "updatedafter", .type = PARAM_TIME, .help = "events updated after this time"},
-    [F_FORMAT] = {.name = "format", .type = PARAM_ENUM, .choices = format_choices, .def = "text",
-                  .help = "text, geojson or csv (xml/quakeml: 501, not implemented)"},
-    [F_NODATA] = {.name = "nodata", .type = PARAM_ENUM, .choices = nodata_choices, .def = "204",
-                  .help = "status when nothing matches"},
-    [F_ARRIVALS] = {.name = "includearrivals", .type = PARAM_BOOL, .def = "false", .help = "true: 501"},
-    [F_ALLORIGINS] = {.name = "includeallorigins", .type = PARAM_BOOL, .def = "false", .help = "accepted, no effect"},
-    [F_ALLMAGS] = {.name = "includeallmagnitudes", .type = PARAM_BOOL, .def = "false",
-                   .help = "accepted, no effect"},
-    [F_JSONERROR] = {.name = "jsonerror", .type = PARAM_BOOL, .def = "false", .help = "errors as JSON"},
-    {.name = NULL},
-};
-_Static_assert(sizeof fdsn_params / sizeof fdsn_params[0] == F_COUNT_ + 1, "one spec per F_ index");
-
-/* What the route declares to the core: the same names, every one a plain string, so the core
- * passes them through and the handler's own params_bind (fdsn_params) answers type and range
- * errors with the FDSN error document. The core still rejects an unknown parameter (with
- * problem+json naming it) before the handler runs: a route without a .query spec accepts no
- * parameter at all. The OpenAPI document lists the names; the WADL has their real types. */
-static struct param_spec fdsn_route_params[F_COUNT_ + 1];
-
-static void build_route_params(void)
-{
-    for (size_t i = 0; i < F_COUNT_; i++)
-        fdsn_route_params[i] = (struct param_spec){.name = fdsn_params[i].name, .alias = fdsn_params[i].alias,
-                                                   .type = PARAM_STRING, .max_len = 256,
-                                                   .help = fdsn_params[i].help};
-    fdsn_route_params[F_COUNT_] = (struct param_spec){.name = NULL};
-}
 
 /* ---- error document -------------------------------------------------------------------------- */
 
@@ -162,9 +90,8 @@ static void url_escape(struct buf *out, const char *s)
 }
 
 /* The public base (the core does not show handlers the request's authority). */
-static void base_url(struct buf *out, const struct http_req *r)
+static void base_url(struct buf *out)
 {
-    (void)r;
     if (public_base && public_base[0]) {
         size_t n = strlen(public_base);
         while (n && public_base[n - 1] == '/')
@@ -175,7 +102,7 @@ static void base_url(struct buf *out, const struct http_req *r)
 
 static void request_url(struct buf *out, const struct http_req *r)
 {
-    base_url(out, r);
+    base_url(out);
     buf_puts(out, r->route->path);
     char sep = '?';
     for (size_t i = 0; i < r->qs.n; i++) {
@@ -234,36 +161,50 @@ static void fdsn_error(struct http_req *r, int status, const char *description)
     }
     buf_printf(&b, "Error %d: %s\n\n%s\n\nUsage details are available from ", status, status_text(status),
                description);
-    base_url(&b, r);
+    base_url(&b);
     buf_puts(&b, FDSN_PREFIX "application.wadl\n\nRequest:\n");
     request_url(&b, r);
     buf_printf(&b, "\n\nRequest Submitted:\n%s\n\nService version:\n" FDSN_VERSION "\n", now);
     http_reply_buf(r, status, "text/plain; charset=utf-8", &b);
 }
 
+/* The database's failures as FDSN documents (http_reply_db_error's statuses and wording). */
 static void fdsn_db_error(struct http_req *r, const struct db_result *res)
 {
-    http_reply_db_error(r, res);
+    if (res->err == STRATA_EUNAVAIL || res->err == STRATA_EBUSY) {
+        http_add_header(r, "Retry-After", "1");
+        fdsn_error(r, 503, res->err == STRATA_EBUSY ? "the database is busy; retry shortly"
+                                                    : "the database is unavailable; retry shortly");
+    } else if (res->timed_out) {
+        http_add_header(r, "Retry-After", "5");
+        fdsn_error(r, 503, "the query took too long and was cancelled");
+    } else {
+        /* the statement's own error was logged by db.c; the client gets no SQL */
+        fdsn_error(r, 500, "internal error; quote the X-Request-ID of this answer to the operator");
+    }
 }
 
 /* ---- request state ---------------------------------------------------------------------------- */
 
 struct fdsn_state {
-    struct param_value p[F_COUNT_];
-    struct quake_filter f;
-    struct quake_sql_params sp;
-    const char *values[QUAKES_FDSN_SQL_NPARAMS];
-    char offset_text[24], limit_text[24];
-    int64_t limit; /* rows to fetch */
+    struct fdsn_query q;
+    struct fdsn_sql_values v;
     bool is_count;
+    int64_t remaining; /* rows still to send */
+    int64_t sent;
+    int64_t page;      /* rows asked for by the query in flight */
+    struct bodystream *bs;
+    struct buf part;
 };
 
 static void state_free(void *p)
 {
-    free(p);
+    struct fdsn_state *st = p;
+    buf_cleanup(&st->part);
+    free(st);
 }
 
-/* Binds and checks the query; on error the FDSN error is sent and NULL returned. */
+/* Reads the query; on error the FDSN error is sent and NULL returned. */
 static struct fdsn_state *parse(struct http_req *r, bool is_count)
 {
     struct fdsn_state *st = calloc(1, sizeof *st);
@@ -271,111 +212,41 @@ static struct fdsn_state *parse(struct http_req *r, bool is_count)
         fdsn_error(r, 500, "out of memory");
         return NULL;
     }
+    buf_init(&st->part);
     r->app = st;
     r->app_free = state_free;
     st->is_count = is_count;
-    struct params_errors errs = {.n = 0};
     char msg[512];
-    if (params_bind(fdsn_params, &r->qs, st->p, &errs) < 0) {
-        size_t n = 0;
-        msg[0] = 0;
-        for (size_t i = 0; i < errs.n && n < sizeof msg - 1; i++)
-            n += (size_t)snprintf(msg + n, sizeof msg - n, "%s%s: %s", i ? "; " : "", errs.field[i], errs.message[i]);
-        fdsn_error(r, 400, msg);
+    int status = fdsn_query_parse(&r->qs, is_count, &st->q, msg, sizeof msg);
+    if (status) {
+        fdsn_error(r, status, msg);
         return NULL;
     }
-    const struct param_value *p = st->p;
-    struct quake_filter *f = &st->f;
-#define SETF(idx, has, val)                                                                          \
-    if ((f->has = p[idx].present))                                                                 \
-        f->val = p[idx].f;
-    if ((f->has_start = p[F_START].present))
-        f->start_us = p[F_START].i;
-    if ((f->has_end = p[F_END].present))
-        f->end_us = p[F_END].i;
-    if ((f->has_updated = p[F_UPDATED].present))
-        f->updated_us = p[F_UPDATED].i;
-    SETF(F_MINMAG, has_minmag, minmag)
-    SETF(F_MAXMAG, has_maxmag, maxmag)
-    SETF(F_MINDEPTH, has_mindepth, mindepth)
-    SETF(F_MAXDEPTH, has_maxdepth, maxdepth)
-    SETF(F_MINLAT, has_minlat, minlat)
-    SETF(F_MAXLAT, has_maxlat, maxlat)
-    SETF(F_MINLON, has_minlon, minlon)
-    SETF(F_MAXLON, has_maxlon, maxlon)
-    SETF(F_LAT, has_lat, lat)
-    SETF(F_LON, has_lon, lon)
-#undef SETF
-    if (p[F_MAXRADIUS].present && p[F_MAXRADIUSKM].present)
-        params_error_add(&errs, "maxradius", "give maxradius or maxradiuskm, not both");
-    if (p[F_MAXRADIUS].present) {
-        f->has_radius = true;
-        f->radius_km = p[F_MAXRADIUS].f * KM_PER_DEGREE;
-    } else if (p[F_MAXRADIUSKM].present) {
-        f->has_radius = true;
-        f->radius_km = p[F_MAXRADIUSKM].f;
-    }
-    if ((p[F_MINRADIUS].present && p[F_MINRADIUS].f > 0) || (p[F_MINRADIUSKM].present && p[F_MINRADIUSKM].f > 0))
-        params_error_add(&errs, p[F_MINRADIUS].present ? "minradius" : "minradiuskm",
-                         "a minimum radius above 0 is not supported");
-    /* FDSN: latitude/longitude default to 0 when a radius is given */
-    if (f->has_radius) {
-        if (!f->has_lat) {
-            f->has_lat = true;
-            f->lat = 0;
-        }
-        if (!f->has_lon) {
-            f->has_lon = true;
-            f->lon = 0;
-        }
-    } else if (f->has_lat || f->has_lon) {
-        /* a centre without a radius: the whole globe (maxradius defaults to 180) */
-        f->has_lat = f->has_lon = false;
-    }
-    f->alert = p[F_ALERT].present ? p[F_ALERT].s : NULL;
-    f->eventtype = p[F_EVENTTYPE].present ? p[F_EVENTTYPE].s : NULL;
-    f->reviewstatus = p[F_REVIEW].present ? p[F_REVIEW].s : NULL;
-    f->deleted = (enum quake_deleted)p[F_DELETED].e;
-    f->order = (enum quake_order)p[F_ORDERBY].e;
-    f->fetch = 1;
-    quake_filter_check(f, &errs);
-    if (errs.n) {
-        size_t n = 0;
-        msg[0] = 0;
-        for (size_t i = 0; i < errs.n && n < sizeof msg - 1; i++)
-            n += (size_t)snprintf(msg + n, sizeof msg - n, "%s%s: %s", i ? "; " : "", errs.field[i], errs.message[i]);
-        fdsn_error(r, 400, msg);
-        return NULL;
-    }
-    if (!is_count) {
-        int fmt = p[F_FORMAT].e;
-        if (fmt == FMT_XML || fmt == FMT_QUAKEML) {
-            fdsn_error(r, 501, "format=xml (QuakeML) is not implemented; use format=text, csv or geojson");
-            return NULL;
-        }
-        if (p[F_ARRIVALS].b) {
-            fdsn_error(r, 501, "includearrivals=true is not supported (the catalogue holds no arrivals)");
-            return NULL;
-        }
-    }
-    quake_filter_sql_params(f, NULL, &st->sp);
-    for (int i = 0; i < QUAKES_FDSN_SQL_COUNT_NPARAMS - 1; i++)
-        st->values[i] = st->sp.values[i];
-    st->values[QUAKES_FDSN_SQL_COUNT_NPARAMS - 1] = p[F_EVENTID].present ? p[F_EVENTID].s : NULL;
+    fdsn_sql_values(&st->q, &st->v);
     return st;
 }
 
-/* ---- rendering -------------------------------------------------------------------------------- */
+/* ---- rendering, one row at a time ------------------------------------------------------------------ */
 
 static const char *cell(const PGresult *pg, int row, int col)
 {
     return PQgetisnull(pg, row, col) ? "" : PQgetvalue(pg, row, col);
 }
 
+static const char *opt(const PGresult *pg, int row, int col)
+{
+    return PQgetisnull(pg, row, col) ? NULL : PQgetvalue(pg, row, col);
+}
+
+static int64_t col_us(const PGresult *pg, int row, int col)
+{
+    return strtoll(PQgetvalue(pg, row, col), NULL, 10);
+}
+
 static void put_time(struct buf *b, const PGresult *pg, int row, int col, bool zulu)
 {
     char t[TIMEFMT_LEN];
-    size_t n = time_format(strtoll(PQgetvalue(pg, row, col), NULL, 10), t);
+    size_t n = time_format(col_us(pg, row, col), t);
     if (!zulu && n && t[n - 1] == 'Z')
         t[--n] = 0;
     buf_append(b, t, n);
@@ -387,29 +258,29 @@ static void put_text_field(struct buf *b, const char *s)
         buf_putc(b, *s == '|' || *s == '\n' || *s == '\r' ? ' ' : *s);
 }
 
-static void render_text(struct buf *b, const PGresult *pg)
+static void text_row(struct buf *b, const PGresult *pg, int i)
 {
-    buf_puts(b, "#EventID|Time|Latitude|Longitude|Depth/km|Author|Catalog|Contributor|ContributorID|MagType|"
-                "Magnitude|MagAuthor|EventLocationName\n");
-    int n = PQntuples(pg);
-    for (int i = 0; i < n; i++) {
-        put_text_field(b, cell(pg, i, C_ID));
-        buf_putc(b, '|');
-        put_time(b, pg, i, C_TIME, false);
-        buf_printf(b, "|%s|%s|%s|", cell(pg, i, C_LAT), cell(pg, i, C_LON), cell(pg, i, C_DEPTH));
-        put_text_field(b, cell(pg, i, C_NET));
-        buf_puts(b, "|strata|");
-        put_text_field(b, cell(pg, i, C_NET));
-        buf_putc(b, '|');
-        put_text_field(b, cell(pg, i, C_ID));
-        buf_putc(b, '|');
-        put_text_field(b, cell(pg, i, C_MAGTYPE));
-        buf_printf(b, "|%s|", cell(pg, i, C_MAG));
-        put_text_field(b, cell(pg, i, C_MAGSRC)[0] ? cell(pg, i, C_MAGSRC) : cell(pg, i, C_NET));
-        buf_putc(b, '|');
-        put_text_field(b, cell(pg, i, C_PLACE));
-        buf_putc(b, '\n');
-    }
+    put_text_field(b, cell(pg, i, C_ID));
+    buf_putc(b, '|');
+    put_time(b, pg, i, C_TIME, false);
+    buf_printf(b, "|%s|%s|%s|", cell(pg, i, C_LAT), cell(pg, i, C_LON), cell(pg, i, C_DEPTH));
+    /* Author, Catalog, Contributor: the network of the preferred solution, as USGS writes them */
+    const char *net = cell(pg, i, C_NET);
+    const char *author = cell(pg, i, C_LOCSRC)[0] ? cell(pg, i, C_LOCSRC) : net;
+    put_text_field(b, author);
+    buf_putc(b, '|');
+    put_text_field(b, net);
+    buf_putc(b, '|');
+    put_text_field(b, net);
+    buf_putc(b, '|');
+    put_text_field(b, cell(pg, i, C_ID));
+    buf_putc(b, '|');
+    put_text_field(b, cell(pg, i, C_MAGTYPE));
+    buf_printf(b, "|%s|", cell(pg, i, C_MAG));
+    put_text_field(b, cell(pg, i, C_MAGSRC)[0] ? cell(pg, i, C_MAGSRC) : net);
+    buf_putc(b, '|');
+    put_text_field(b, cell(pg, i, C_PLACE));
+    buf_putc(b, '\n');
 }
 
 static void csv_field(struct buf *b, const char *s)
@@ -427,32 +298,27 @@ static void csv_field(struct buf *b, const char *s)
     buf_putc(b, '"');
 }
 
-static void render_csv(struct buf *b, const PGresult *pg)
+static void csv_row(struct buf *b, const PGresult *pg, int i)
 {
-    buf_puts(b, "time,latitude,longitude,depth,mag,magType,nst,gap,dmin,rms,net,id,updated,place,type,"
-                "horizontalError,depthError,magError,magNst,status,locationSource,magSource\n");
     static const int cols[] = {C_LAT, C_LON, C_DEPTH, C_MAG, C_MAGTYPE, C_NST, C_GAP, C_DMIN, C_RMS, C_NET, C_ID};
     static const int cols2[] = {C_PLACE, C_TYPE, C_HERR, C_DERR, C_MERR, C_MAGNST, C_STATUS};
-    int n = PQntuples(pg);
-    for (int i = 0; i < n; i++) {
-        put_time(b, pg, i, C_TIME, true);
-        for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
-            buf_putc(b, ',');
-            csv_field(b, cell(pg, i, cols[k]));
-        }
+    put_time(b, pg, i, C_TIME, true);
+    for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
         buf_putc(b, ',');
-        put_time(b, pg, i, C_UPDATED, true);
-        for (size_t k = 0; k < sizeof cols2 / sizeof cols2[0]; k++) {
-            buf_putc(b, ',');
-            csv_field(b, cell(pg, i, cols2[k]));
-        }
-        /* the summary feed has no locationSource/magSource: the network, as USGS fills them */
-        for (int c = C_LOCSRC; c <= C_MAGSRC; c++) {
-            buf_putc(b, ',');
-            csv_field(b, cell(pg, i, c)[0] ? cell(pg, i, c) : cell(pg, i, C_NET));
-        }
-        buf_putc(b, '\n');
+        csv_field(b, cell(pg, i, cols[k]));
     }
+    buf_putc(b, ',');
+    put_time(b, pg, i, C_UPDATED, true);
+    for (size_t k = 0; k < sizeof cols2 / sizeof cols2[0]; k++) {
+        buf_putc(b, ',');
+        csv_field(b, cell(pg, i, cols2[k]));
+    }
+    /* the summary feed has no locationSource/magSource: the network, as USGS fills them */
+    for (int c = C_LOCSRC; c <= C_MAGSRC; c++) {
+        buf_putc(b, ',');
+        csv_field(b, cell(pg, i, c)[0] ? cell(pg, i, c) : cell(pg, i, C_NET));
+    }
+    buf_putc(b, '\n');
 }
 
 static void num(struct jsonw *w, const PGresult *pg, int row, int col)
@@ -463,103 +329,209 @@ static void num(struct jsonw *w, const PGresult *pg, int row, int col)
         jsonw_number_text(w, PQgetvalue(pg, row, col), (size_t)PQgetlength(pg, row, col));
 }
 
-static void render_geojson(struct buf *b, struct http_req *r, const PGresult *pg,
-                           int count)
+static void geojson_row(struct buf *b, const PGresult *pg, int i, bool first)
 {
+    if (!first)
+        buf_putc(b, ',');
     struct jsonw w;
     jsonw_init(&w, b);
     jsonw_obj_begin(&w);
-    jsonw_kv_str(&w, "type", "FeatureCollection");
-    jsonw_key(&w, "metadata");
+    jsonw_kv_str(&w, "type", "Feature");
+    jsonw_key(&w, "properties");
+    if (PQgetisnull(pg, i, C_PROPERTIES))
+        jsonw_null(&w);
+    else
+        jsonw_raw(&w, PQgetvalue(pg, i, C_PROPERTIES), (size_t)PQgetlength(pg, i, C_PROPERTIES));
+    jsonw_key(&w, "geometry");
     jsonw_obj_begin(&w);
-    jsonw_kv_int(&w, "generated", time_now_us() / 1000);
-    struct buf url;
-    buf_init(&url);
-    request_url(&url, r);
-    jsonw_kv_str(&w, "url", url.data);
-    buf_cleanup(&url);
-    jsonw_kv_str(&w, "title", "Strata earthquake catalogue (FDSN)");
-    jsonw_kv_int(&w, "status", 200);
-    jsonw_kv_str(&w, "api", FDSN_VERSION);
-    jsonw_kv_int(&w, "count", count);
-    jsonw_obj_end(&w);
-    jsonw_key(&w, "features");
+    jsonw_kv_str(&w, "type", "Point");
+    jsonw_key(&w, "coordinates");
     jsonw_arr_begin(&w);
-    int n = PQntuples(pg);
-    for (int i = 0; i < n; i++) {
-        jsonw_obj_begin(&w);
-        jsonw_kv_str(&w, "type", "Feature");
-        jsonw_key(&w, "properties");
-        if (PQgetisnull(pg, i, C_PROPERTIES))
-            jsonw_null(&w);
-        else
-            jsonw_raw(&w, PQgetvalue(pg, i, C_PROPERTIES), (size_t)PQgetlength(pg, i, C_PROPERTIES));
-        jsonw_key(&w, "geometry");
-        jsonw_obj_begin(&w);
-        jsonw_kv_str(&w, "type", "Point");
-        jsonw_key(&w, "coordinates");
-        jsonw_arr_begin(&w);
-        num(&w, pg, i, C_LON);
-        num(&w, pg, i, C_LAT);
-        num(&w, pg, i, C_DEPTH);
-        jsonw_arr_end(&w);
-        jsonw_obj_end(&w);
-        jsonw_kv_str(&w, "id", PQgetvalue(pg, i, C_ID));
-        jsonw_obj_end(&w);
-    }
+    num(&w, pg, i, C_LON);
+    num(&w, pg, i, C_LAT);
+    num(&w, pg, i, C_DEPTH);
     jsonw_arr_end(&w);
+    jsonw_obj_end(&w);
+    jsonw_kv_str(&w, "id", PQgetvalue(pg, i, C_ID));
     jsonw_obj_end(&w);
 }
 
+static void quakeml_row(struct buf *b, const PGresult *pg, int i)
+{
+    const char *sources = NULL; /* not selected: QuakeML needs only the preferred network */
+    struct quakeml_event e = {
+        .id = PQgetvalue(pg, i, C_ID),
+        .time_us = col_us(pg, i, C_TIME),
+        .updated_us = col_us(pg, i, C_UPDATED),
+        .lat = PQgetvalue(pg, i, C_LAT),
+        .lon = PQgetvalue(pg, i, C_LON),
+        .depth_km = PQgetvalue(pg, i, C_DEPTH),
+        .mag = opt(pg, i, C_MAG),
+        .magtype = opt(pg, i, C_MAGTYPE),
+        .place = opt(pg, i, C_PLACE),
+        .eventtype = opt(pg, i, C_TYPE),
+        .status = opt(pg, i, C_STATUS),
+        .net = opt(pg, i, C_NET),
+        .sources = sources,
+        .nst = opt(pg, i, C_NST),
+        .gap = opt(pg, i, C_GAP),
+        .dmin = opt(pg, i, C_DMIN),
+        .rms = opt(pg, i, C_RMS),
+        .horizontal_error_km = opt(pg, i, C_HERR),
+        .depth_error_km = opt(pg, i, C_DERR),
+        .mag_error = opt(pg, i, C_MERR),
+        .mag_nst = opt(pg, i, C_MAGNST),
+        .location_source = opt(pg, i, C_LOCSRC),
+        .mag_source = opt(pg, i, C_MAGSRC),
+    };
+    quakeml_event(b, QUAKEML_ID_BASE, &e);
+}
+
+static const char *content_type(enum fdsn_format f)
+{
+    switch (f) {
+    case FDSN_TEXT: return "text/plain; charset=utf-8";
+    case FDSN_CSV: return "text/csv; charset=utf-8";
+    case FDSN_GEOJSON: return "application/json";
+    default: return "application/xml";
+    }
+}
+
+static void render_head(struct buf *b, enum fdsn_format f)
+{
+    switch (f) {
+    case FDSN_TEXT:
+        buf_puts(b, "#EventID|Time|Latitude|Longitude|Depth/km|Author|Catalog|Contributor|ContributorID|"
+                    "MagType|Magnitude|MagAuthor|EventLocationName\n");
+        break;
+    case FDSN_CSV:
+        buf_puts(b, "time,latitude,longitude,depth,mag,magType,nst,gap,dmin,rms,net,id,updated,place,type,"
+                    "horizontalError,depthError,magError,magNst,status,locationSource,magSource\n");
+        break;
+    case FDSN_GEOJSON:
+        buf_puts(b, "{\"type\":\"FeatureCollection\",\"features\":[");
+        break;
+    default:
+        quakeml_begin(b, QUAKEML_ID_BASE);
+        break;
+    }
+}
+
+/* The end of the document; geojson's metadata comes last, when the count is known. */
+static void render_tail(struct buf *b, struct http_req *r, enum fdsn_format f, int64_t count)
+{
+    if (f == FDSN_GEOJSON) {
+        struct jsonw w;
+        jsonw_init(&w, b);
+        buf_puts(b, "],\"metadata\":");
+        jsonw_obj_begin(&w);
+        jsonw_kv_int(&w, "generated", time_now_us() / 1000);
+        struct buf url;
+        buf_init(&url);
+        request_url(&url, r);
+        jsonw_kv_str(&w, "url", url.data);
+        buf_cleanup(&url);
+        jsonw_kv_str(&w, "title", "Strata earthquake catalogue (FDSN)");
+        jsonw_kv_int(&w, "status", 200);
+        jsonw_kv_str(&w, "api", FDSN_VERSION);
+        jsonw_kv_int(&w, "count", count);
+        jsonw_obj_end(&w);
+        buf_putc(b, '}');
+    } else if (f == FDSN_XML || f == FDSN_QUAKEML) {
+        quakeml_end(b);
+    }
+}
+
+static void render_rows(struct buf *b, const struct fdsn_state *st, const PGresult *pg)
+{
+    int n = PQntuples(pg);
+    for (int i = 0; i < n; i++) {
+        switch (st->q.format) {
+        case FDSN_TEXT: text_row(b, pg, i); break;
+        case FDSN_CSV: csv_row(b, pg, i); break;
+        case FDSN_GEOJSON: geojson_row(b, pg, i, st->sent == 0 && i == 0); break;
+        default: quakeml_row(b, pg, i); break;
+        }
+    }
+}
+
+/* ---- query: page by page ------------------------------------------------------------------------- */
+
 static void no_data(struct http_req *r, const struct fdsn_state *st)
 {
-    if (st->p[F_NODATA].e == 1)
+    if (st->q.nodata_404)
         fdsn_error(r, 404, "no events match the request");
     else
         http_reply(r, 204, NULL, "", 0);
 }
 
-static void on_query(struct http_req *r, const struct db_result *res)
+static void on_page(struct http_req *r, const struct db_result *res);
+
+static void fetch_page(struct http_req *r, struct fdsn_state *st)
 {
-    if (res->err) {
-        fdsn_db_error(r, res);
-        return;
-    }
-    struct fdsn_state *st = r->app;
-    const PGresult *pg = res->res;
-    int n = PQntuples(pg);
-    if (n == 0) {
-        no_data(r, st);
-        return;
-    }
-    struct buf b;
-    buf_init(&b);
-    switch (st->p[F_FORMAT].e) {
-    case FMT_GEOJSON:
-        render_geojson(&b, r, pg, n);
-        http_reply_buf(r, 200, "application/json", &b);
-        break;
-    case FMT_CSV:
-        render_csv(&b, pg);
-        http_reply_buf(r, 200, "text/csv; charset=utf-8", &b);
-        break;
-    default:
-        render_text(&b, pg);
-        http_reply_buf(r, 200, "text/plain; charset=utf-8", &b);
-        break;
+    st->page = st->remaining < page_rows ? st->remaining : page_rows;
+    char rows[24];
+    snprintf(rows, sizeof rows, "%" PRId64, st->page);
+    st->v.values[47] = st->v.text[47];
+    memcpy(st->v.text[47], rows, strlen(rows) + 1);
+    if (http_db_query(r, &stmt_query[st->q.f.order], st->v.values, on_page) < 0 && st->bs) {
+        /* the 503 could not be sent: the body had begun */
+        bodystream_abort(st->bs);
+        st->bs = NULL;
     }
 }
 
-static void run_query(struct http_req *r, struct fdsn_state *st, int64_t limit)
+static void on_more(struct bodystream *s, struct http_req *r)
 {
-    const struct param_value *p = st->p;
-    int64_t offset = p[F_OFFSET].i - 1;
-    snprintf(st->offset_text, sizeof st->offset_text, "%" PRId64, offset);
-    snprintf(st->limit_text, sizeof st->limit_text, "%" PRId64, limit);
-    st->values[30] = st->offset_text;
-    st->values[31] = st->limit_text;
-    st->values[32] = p[F_EVENTID].present ? p[F_EVENTID].s : NULL;
-    (void)http_db_query(r, &stmt_query[st->f.order], st->values, on_query);
+    (void)s;
+    fetch_page(r, r->app);
+}
+
+static void on_page(struct http_req *r, const struct db_result *res)
+{
+    struct fdsn_state *st = r->app;
+    if (res->err) {
+        if (!st->bs) {
+            fdsn_db_error(r, res);
+            return;
+        }
+        log_msg(LOG_ERROR, r->request_id, "FDSN answer cut short: a page query failed", "sent=%" PRId64,
+                st->sent);
+        bodystream_abort(st->bs);
+        st->bs = NULL;
+        return;
+    }
+    const PGresult *pg = res->res;
+    int n = PQntuples(pg);
+    if (!st->bs) {
+        if (n == 0) {
+            no_data(r, st);
+            return;
+        }
+        st->bs = bodystream_start(r, content_type(st->q.format), true, on_more);
+        if (!st->bs)
+            return;
+        render_head(&st->part, st->q.format);
+    }
+    render_rows(&st->part, st, pg);
+    st->sent += n;
+    st->remaining -= n;
+    bool last = n < st->page || st->remaining <= 0;
+    if (last) {
+        render_tail(&st->part, r, st->q.format, st->sent);
+        struct bodystream *bs = st->bs;
+        st->bs = NULL; /* freed by the stream once written */
+        bodystream_send(bs, &st->part, true);
+        return;
+    }
+    /* the next page starts after this one's last row */
+    int lastrow = n - 1;
+    const char *key = st->q.f.order == QUAKE_ORDER_TIME || st->q.f.order == QUAKE_ORDER_TIME_ASC
+                          ? PQgetvalue(pg, lastrow, C_TIME)
+                      : PQgetisnull(pg, lastrow, C_MAG) ? "-Infinity"
+                                                        : PQgetvalue(pg, lastrow, C_MAG);
+    fdsn_sql_set_page(&st->v, key, PQgetvalue(pg, lastrow, C_ID), 0, 1);
+    bodystream_send(st->bs, &st->part, false);
 }
 
 static void on_count(struct http_req *r, const struct db_result *res)
@@ -573,7 +545,7 @@ static void on_count(struct http_req *r, const struct db_result *res)
     if (st->is_count) {
         struct buf b;
         buf_init(&b);
-        if (st->p[F_FORMAT].present && st->p[F_FORMAT].e == FMT_GEOJSON) {
+        if (st->q.p[FP_FORMAT].given && st->q.format == FDSN_GEOJSON) {
             buf_printf(&b, "{\"count\":%" PRId64 ",\"maxAllowed\":%" PRId64 "}", n, max_events);
             http_reply_json(r, 200, &b);
         } else {
@@ -583,7 +555,7 @@ static void on_count(struct http_req *r, const struct db_result *res)
         return;
     }
     /* query without a usable limit: the match count decides */
-    int64_t remaining = n - (st->p[F_OFFSET].i - 1);
+    int64_t remaining = n - st->q.offset;
     if (remaining > max_events) {
         char msg[160];
         snprintf(msg, sizeof msg, "%" PRId64 " events match, more than the %" PRId64
@@ -591,7 +563,8 @@ static void on_count(struct http_req *r, const struct db_result *res)
         fdsn_error(r, 413, msg);
         return;
     }
-    run_query(r, st, max_events);
+    st->remaining = max_events;
+    fetch_page(r, st);
 }
 
 static void query_handler(struct http_req *r)
@@ -599,12 +572,13 @@ static void query_handler(struct http_req *r)
     struct fdsn_state *st = parse(r, false);
     if (!st)
         return;
-    const struct param_value *p = st->p;
-    if (p[F_EVENTID].present || (p[F_LIMIT].present && p[F_LIMIT].i <= max_events)) {
-        run_query(r, st, p[F_LIMIT].present ? p[F_LIMIT].i : max_events);
+    const struct fdsn_query *q = &st->q;
+    if (q->p[FP_EVENTID].present || (q->has_limit && q->limit <= max_events)) {
+        st->remaining = q->has_limit ? q->limit : max_events;
+        fetch_page(r, st);
         return;
     }
-    (void)http_db_query(r, &stmt_count, st->values, on_count);
+    (void)http_db_query(r, &stmt_count, st->v.values, on_count);
 }
 
 static void count_handler(struct http_req *r)
@@ -612,7 +586,7 @@ static void count_handler(struct http_req *r)
     struct fdsn_state *st = parse(r, true);
     if (!st)
         return;
-    (void)http_db_query(r, &stmt_count, st->values, on_count);
+    (void)http_db_query(r, &stmt_count, st->v.values, on_count);
 }
 
 /* ---- static documents ---------------------------------------------------------------------------- */
@@ -620,13 +594,6 @@ static void count_handler(struct http_req *r)
 static void version_handler(struct http_req *r)
 {
     http_reply(r, 200, "text/plain; charset=utf-8", FDSN_VERSION "\n", sizeof FDSN_VERSION);
-}
-
-static void catalogs_handler(struct http_req *r)
-{
-    static const char doc[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                              "<Catalogs>\n<Catalog>strata</Catalog>\n</Catalogs>\n";
-    http_reply(r, 200, "application/xml", doc, sizeof doc - 1);
 }
 
 static void xml_escape(struct buf *b, const char *s)
@@ -645,7 +612,8 @@ static void xml_escape(struct buf *b, const char *s)
     }
 }
 
-static void on_contributors(struct http_req *r, const struct db_result *res)
+/* <Catalogs> or <Contributors>: one element per row of the statement's first column. */
+static void on_name_list(struct http_req *r, const struct db_result *res, const char *list, const char *item)
 {
     if (res->err) {
         fdsn_db_error(r, res);
@@ -653,14 +621,29 @@ static void on_contributors(struct http_req *r, const struct db_result *res)
     }
     struct buf b;
     buf_init(&b);
-    buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Contributors>\n");
+    buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<%s>\n", list);
     for (int i = 0; i < PQntuples(res->res); i++) {
-        buf_puts(&b, "<Contributor>");
+        buf_printf(&b, "<%s>", item);
         xml_escape(&b, PQgetvalue(res->res, i, 0));
-        buf_puts(&b, "</Contributor>\n");
+        buf_printf(&b, "</%s>\n", item);
     }
-    buf_puts(&b, "</Contributors>\n");
+    buf_printf(&b, "</%s>\n", list);
     http_reply_buf(r, 200, "application/xml", &b);
+}
+
+static void on_catalogs(struct http_req *r, const struct db_result *res)
+{
+    on_name_list(r, res, "Catalogs", "Catalog");
+}
+
+static void on_contributors(struct http_req *r, const struct db_result *res)
+{
+    on_name_list(r, res, "Contributors", "Contributor");
+}
+
+static void catalogs_handler(struct http_req *r)
+{
+    (void)http_db_query(r, &stmt_catalogs, NULL, on_catalogs);
 }
 
 static void contributors_handler(struct http_req *r)
@@ -681,7 +664,7 @@ static const char *wadl_type(const struct param_spec *s)
 
 static void wadl_params(struct buf *b)
 {
-    for (const struct param_spec *s = fdsn_params; s->name; s++) {
+    for (const struct param_spec *s = fdsn_param_specs; s->name; s++) {
         for (int k = 0; k < 2; k++) {
             const char *name = k ? s->alias : s->name;
             if (!name)
@@ -713,7 +696,7 @@ static void wadl_handler(struct http_req *r)
     buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                  "<application xmlns=\"http://wadl.dev.java.net/2009/02\" "
                  "xmlns:xs=\"http://www.w3.org/2001/XMLSchema\">\n  <resources base=\"");
-    base_url(&b, r);
+    base_url(&b);
     buf_puts(&b, FDSN_PREFIX "\">\n");
     static const char *const plain[] = {"version", "catalogs", "contributors", "application.wadl", NULL};
     for (const char *const *p = plain; *p; p++)
@@ -737,20 +720,20 @@ const struct route quakes_fdsn_routes[] = {
     {.method = "GET", .path = FDSN_PREFIX "version", .handler = version_handler,
      .summary = "FDSN event service version", .tag = "fdsn", .response_type = "text/plain", .errors = errs_none},
     {.method = "GET", .path = FDSN_PREFIX "catalogs", .handler = catalogs_handler,
-     .summary = "FDSN catalogs (XML)", .tag = "fdsn", .response_type = "application/xml", .errors = errs_none},
+     .summary = "FDSN catalogs: the networks of the preferred solutions (XML)", .tag = "fdsn", .response_type = "application/xml", .errors = errs_none},
     {.method = "GET", .path = FDSN_PREFIX "contributors", .handler = contributors_handler,
-     .summary = "FDSN contributors: the networks in the catalogue (XML)", .tag = "fdsn",
+     .summary = "FDSN contributors: every network that contributed to an event (XML)", .tag = "fdsn",
      .response_type = "application/xml", .errors = errs_none},
     {.method = "GET", .path = FDSN_PREFIX "application.wadl", .handler = wadl_handler,
      .summary = "WADL of the FDSN event service (every query parameter)", .tag = "fdsn",
      .response_type = "application/xml", .errors = errs_none},
     {.method = "GET", .path = FDSN_PREFIX "query", .handler = query_handler, .permission = "quakes:read",
-     .summary = "FDSN event query (text, csv, geojson; parameters in application.wadl)", .tag = "fdsn",
-     .response_type = "text/plain", .errors = errs_query, .public_if = &quakes_public_read_value,
-     .query = fdsn_route_params},
+     .summary = "FDSN event query (QuakeML 1.2, text, csv, geojson; parameters in application.wadl)", .tag = "fdsn",
+     .response_type = "application/xml", .errors = errs_query, .public_if = &quakes_public_read_value,
+     .query = fdsn_param_specs, .flags = ROUTE_RAW_QUERY},
     {.method = "GET", .path = FDSN_PREFIX "count", .handler = count_handler, .permission = "quakes:read",
      .summary = "FDSN event count (parameters in application.wadl)", .tag = "fdsn",
      .response_type = "text/plain", .errors = errs_query, .public_if = &quakes_public_read_value,
-     .query = fdsn_route_params},
+     .query = fdsn_param_specs, .flags = ROUTE_RAW_QUERY},
     {.method = NULL},
 };
