@@ -210,12 +210,15 @@ static void on_bus(void *arg, const char *channel, const char *payload)
             goto fail;
         }
         int n = PQntuples(r);
+        /* one batch: every subscriber gets the whole read in one write */
+        struct fanout_event **evs = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *evs);
         for (int i = 0; i < n; i++) {
-            struct fanout_event *ev = encode_row(r, i);
-            bus_seq = ev->id;
-            fanout_publish(topic, ev);
+            evs[i] = encode_row(r, i);
+            bus_seq = evs[i]->id;
         }
         PQclear(r);
+        fanout_publish_batch(topic, evs, (size_t)n);
+        free(evs);
         if (n < 2000)
             return;
     }
@@ -251,12 +254,13 @@ static void subscriber_free(struct subscriber *s)
     free(s);
 }
 
+/* A replayed event; SSE queues it only: fanout_resume writes it with what was held meanwhile. */
 static void send_to(struct subscriber *s, const struct fanout_event *ev)
 {
     if (s->ws)
         ws_send(s->ws, ev->json->data, ev->json->len);
     else
-        sse_stream_send(s->sse, ev->sse);
+        sse_stream_queue(s->sse, ev->sse, ev->sse_off, ev->sse_len);
 }
 
 static void send_reset(struct subscriber *s)
