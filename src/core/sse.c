@@ -197,6 +197,8 @@ bool sse_stream_queue(struct sse_stream *s, struct sse_msg *m, size_t off, size_
 {
     if (s->done || s->closing)
         return false;
+    if (s->queued_bytes + len > (size_t)queue_limit && !s->writing && s->nqueue > 0)
+        write_some(s); /* a big burst for a client that keeps up: what waits is what is bounded */
     if (s->queued_bytes + len > (size_t)queue_limit) {
         /* too slow: say so and end, rather than buffer without bound */
         drop_queue(s);

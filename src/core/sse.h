@@ -6,9 +6,11 @@
  * queued when H2O says the previous write is done (generator proceed), so a slow client only
  * grows its own queue. A stream queues slices (message, offset, length): a burst of events
  * joined into one message (fanout does this) and queued in order becomes one contiguous slice,
- * so the whole burst leaves in one writev with one iovec, whatever the number of events. When a stream's queue passes sse_queue_limit bytes the client is too
+ * so the whole burst leaves in one writev with one iovec, whatever the number of events.
+ * When what waits behind a write in flight passes sse_queue_limit bytes, the client is too
  * slow: its queue is dropped, a final "event: overflow" tells it to reconnect with
- * Last-Event-ID, and the stream ends, instead of buffering without bound. Idle streams get a
+ * Last-Event-ID, and the stream ends, instead of buffering without bound (a stream holds at
+ * most one write in flight plus sse_queue_limit bytes). Idle streams get a
  * heartbeat comment every sse_heartbeat, which is also how a vanished client is noticed.
  *
  * Must not: know what the events mean (apps encode them) or block.
