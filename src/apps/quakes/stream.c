@@ -184,9 +184,20 @@ static int64_t bus_seq = -1;
 static void on_bus(void *arg, const char *channel, const char *payload)
 {
     char err[256];
-    if (!bus_pg && !(bus_pg = db_connect_blocking(cfg.database_url, err, sizeof err))) {
-        log_msg(LOG_WARN, NULL, "quakes stream: database unavailable", "%s", err);
-        return;
+    if (!bus_pg) {
+        if (!(bus_pg = db_connect_blocking(cfg.database_url, err, sizeof err))) {
+            log_msg(LOG_WARN, NULL, "quakes stream: database unavailable", "%s", err);
+            return;
+        }
+        /* planned once per connection: every notice runs it, and a burst waits for it */
+        PGresult *r = PQprepare(bus_pg, "quakes_stream_bus_events", EVENTS_SQL, 2, NULL);
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok)
+            log_msg(LOG_ERROR, NULL, "quakes stream: preparing the change-log read failed", "%s",
+                    PQresultErrorMessage(r));
+        PQclear(r);
+        if (!ok)
+            goto fail;
     }
     if (bus_seq < 0) {
         PGresult *r = PQexec(bus_pg, "SELECT coalesce(max(seq), 0) FROM quake_events");
@@ -203,7 +214,7 @@ static void on_bus(void *arg, const char *channel, const char *payload)
         snprintf(after, sizeof after, "%" PRId64, bus_seq);
         snprintf(limit, sizeof limit, "%d", 2000);
         const char *vals[] = {after, limit};
-        PGresult *r = PQexecParams(bus_pg, EVENTS_SQL, 2, NULL, vals, NULL, NULL, 0);
+        PGresult *r = PQexecPrepared(bus_pg, "quakes_stream_bus_events", 2, vals, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             log_msg(LOG_ERROR, NULL, "quakes stream: reading the change log failed", "%s", PQresultErrorMessage(r));
             PQclear(r);
