@@ -32,10 +32,17 @@ struct fanout_sub {
     size_t nheld, capheld;
 };
 
+/* Events published together; shared by every loop's post, freed by the last loop done with it. */
+struct fanout_batch {
+    atomic_int refs;
+    size_t n;
+    struct fanout_event *evs[];
+};
+
 struct post {
     h2o_multithread_message_t msg;
     struct fanout_topic *topic;
-    struct fanout_event *ev;
+    struct fanout_batch *batch;
 };
 
 struct fanout_topic *fanout_topic_new(const char *name)
@@ -53,6 +60,7 @@ struct fanout_event *fanout_event_new(int64_t id, struct sse_msg *sse, void *dat
     atomic_init(&ev->refs, 1);
     ev->id = id;
     ev->sse = sse;
+    ev->sse_len = sse ? sse->len : 0;
     ev->data = data;
     ev->free_data = free_data;
     return ev;
@@ -69,69 +77,167 @@ void fanout_event_unref(struct fanout_event *ev)
     free(ev);
 }
 
-static void deliver(struct fanout_sub *s, struct fanout_event *ev)
+static void batch_unref(struct fanout_batch *b)
+{
+    if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        fanout_event_unref(b->evs[i]);
+    free(b);
+}
+
+enum delivery { SKIPPED, QUEUED, ENDED };
+
+/* Queues ev for s (SSE: without writing; the caller flushes once for everything it queued).
+ * ENDED: the sink is closing and takes nothing more. It is never freed here. */
+static enum delivery deliver(struct fanout_sub *s, struct fanout_event *ev)
 {
     if (ev->id <= s->last_id)
-        return; /* already sent (replay overlapped the live feed) */
+        return SKIPPED; /* already sent (replay overlapped the live feed) */
     if (s->filter && !s->filter(ev, s->filter_arg))
-        return;
+        return SKIPPED;
     s->last_id = ev->id;
     if (s->ws) {
-        if (ev->json)
-            ws_send(s->ws, ev->json->data, ev->json->len);
-    } else {
-        sse_stream_send(s->stream, ev->sse);
+        if (!ev->json)
+            return SKIPPED;
+        return ws_send(s->ws, ev->json->data, ev->json->len) ? QUEUED : ENDED;
+    }
+    if (!ev->sse)
+        return SKIPPED;
+    return sse_stream_queue(s->stream, ev->sse, ev->sse_off, ev->sse_len) ? QUEUED : ENDED;
+}
+
+/* Holds the events of a paused subscriber. Returns false when it has just been closed for
+ * holding too many (it may be gone then). */
+static bool hold(struct fanout_sub *s, struct fanout_event *ev)
+{
+    if (s->nheld == MAX_HELD) {
+        if (s->ws)
+            ws_close(s->ws, 1013, "too many events while resuming");
+        else
+            sse_stream_close(s->stream);
+        return false;
+    }
+    if (s->nheld == s->capheld) {
+        s->capheld = s->capheld ? s->capheld * 2 : 16;
+        s->held = xrealloc(s->held, s->capheld * sizeof *s->held);
+    }
+    atomic_fetch_add(&ev->refs, 1);
+    s->held[s->nheld++] = ev;
+    return true;
+}
+
+/* Every event of posts[0..n) (one topic, in order) to each of the topic's subscribers on L:
+ * subscriber by subscriber, so that each stream is written once for all of them. */
+static void deliver_posts(struct http_loop *L, struct post **posts, size_t n)
+{
+    h2o_linklist_t *anchor = &posts[0]->topic->subs[L->idx];
+    for (h2o_linklist_t *node = anchor->next; node != anchor;) {
+        struct fanout_sub *s = H2O_STRUCT_FROM_MEMBER(struct fanout_sub, link, node);
+        node = node->next; /* a write may end the stream and unsubscribe it */
+        bool paused = s->paused, queued = false, open = true;
+        for (size_t i = 0; i < n && open; i++) {
+            struct fanout_batch *b = posts[i]->batch;
+            for (size_t k = 0; k < b->n && open; k++) {
+                if (paused) {
+                    open = hold(s, b->evs[k]);
+                    continue;
+                }
+                enum delivery d = deliver(s, b->evs[k]);
+                queued = queued || d == QUEUED;
+                open = d != ENDED;
+            }
+        }
+        /* last: flushing may end the stream, which frees s */
+        if (queued && open && s->stream)
+            sse_stream_flush(s->stream);
     }
 }
 
 void fanout_on_posts(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
 {
     struct http_loop *L = H2O_STRUCT_FROM_MEMBER(struct http_loop, fanout_rx, rx);
+    struct post *one[8], **posts = one;
+    size_t n = 0, cap = sizeof one / sizeof one[0];
     while (!h2o_linklist_is_empty(messages)) {
         h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
         h2o_linklist_unlink(&m->link);
-        struct post *p = H2O_STRUCT_FROM_MEMBER(struct post, msg, m);
-        h2o_linklist_t *anchor = &p->topic->subs[L->idx];
-        for (h2o_linklist_t *n = anchor->next; n != anchor;) {
-            struct fanout_sub *s = H2O_STRUCT_FROM_MEMBER(struct fanout_sub, link, n);
-            n = n->next; /* delivering may end the stream and unsubscribe it */
-            if (s->paused) {
-                if (s->nheld == MAX_HELD) {
-                    if (s->ws)
-                        ws_close(s->ws, 1013, "too many events while resuming");
-                    else
-                        sse_stream_close(s->stream);
-                    continue;
-                }
-                if (s->nheld == s->capheld) {
-                    s->capheld = s->capheld ? s->capheld * 2 : 16;
-                    s->held = xrealloc(s->held, s->capheld * sizeof *s->held);
-                }
-                atomic_fetch_add(&p->ev->refs, 1);
-                s->held[s->nheld++] = p->ev;
-                continue;
-            }
-            deliver(s, p->ev);
+        if (n == cap) {
+            cap *= 2;
+            posts = posts == one ? memcpy(xmalloc(cap * sizeof *posts), one, sizeof one)
+                                 : xrealloc(posts, cap * sizeof *posts);
         }
-        fanout_event_unref(p->ev);
-        free(p);
+        posts[n++] = H2O_STRUCT_FROM_MEMBER(struct post, msg, m);
     }
+    /* what arrived during one loop turn goes out together: runs of posts of the same topic */
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && posts[j]->topic == posts[i]->topic)
+            j++;
+        deliver_posts(L, posts + i, j - i);
+        i = j;
+    }
+    for (size_t i = 0; i < n; i++) {
+        batch_unref(posts[i]->batch);
+        free(posts[i]);
+    }
+    if (posts != one)
+        free(posts);
 }
 
-void fanout_publish(struct fanout_topic *t, struct fanout_event *ev)
+/* One message holding every frame of evs, in order; each event then refers to its part. */
+static void join_frames(struct fanout_event **evs, size_t n)
 {
-    unsigned n = server_nloops();
-    for (unsigned i = 0; i < n && i < MAX_LOOPS; i++) {
+    size_t total = 0, nsse = 0;
+    for (size_t i = 0; i < n; i++)
+        if (evs[i]->sse) {
+            total += evs[i]->sse_len;
+            nsse++;
+        }
+    if (nsse < 2)
+        return;
+    struct sse_msg *joined = sse_msg_alloc(total);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct fanout_event *ev = evs[i];
+        if (!ev->sse)
+            continue;
+        memcpy(joined->data + off, ev->sse->data + ev->sse_off, ev->sse_len);
+        sse_msg_unref(ev->sse);
+        sse_msg_ref(joined);
+        ev->sse = joined;
+        ev->sse_off = off;
+        off += ev->sse_len;
+    }
+    sse_msg_unref(joined);
+}
+
+void fanout_publish_batch(struct fanout_topic *t, struct fanout_event **evs, size_t n)
+{
+    if (n == 0)
+        return;
+    join_frames(evs, n);
+    struct fanout_batch *b = xmalloc(sizeof *b + n * sizeof *b->evs);
+    atomic_init(&b->refs, 1);
+    b->n = n;
+    memcpy(b->evs, evs, n * sizeof *evs);
+    unsigned nl = server_nloops();
+    for (unsigned i = 0; i < nl && i < MAX_LOOPS; i++) {
         struct http_loop *L = server_loop(i);
         if (!L || !L->fanout_ready)
             continue;
         struct post *p = xcalloc(1, sizeof *p);
         p->topic = t;
-        p->ev = ev;
-        atomic_fetch_add(&ev->refs, 1);
+        p->batch = b;
+        atomic_fetch_add(&b->refs, 1);
         h2o_multithread_send_message(&L->fanout_rx, &p->msg);
     }
-    fanout_event_unref(ev);
+    batch_unref(b);
+}
+
+void fanout_publish(struct fanout_topic *t, struct fanout_event *ev)
+{
+    fanout_publish_batch(t, &ev, 1);
 }
 
 static struct fanout_sub *subscribe(struct fanout_topic *t, struct http_loop *L, fanout_filter_fn filter,
@@ -176,11 +282,17 @@ void fanout_resume(struct fanout_sub *s, int64_t last_sent_id)
     struct fanout_event **held = s->held;
     s->held = NULL;
     s->nheld = s->capheld = 0;
+    bool open = true;
     for (size_t i = 0; i < n; i++) {
-        deliver(s, held[i]);
+        if (open)
+            open = deliver(s, held[i]) != ENDED;
         fanout_event_unref(held[i]);
     }
     free(held);
+    /* what the caller queued (the replay) and the held events, in one write; last: it may end
+     * the stream, which frees s */
+    if (open && s->stream)
+        sse_stream_flush(s->stream);
 }
 
 void fanout_unsubscribe(struct fanout_sub *s)

@@ -26,11 +26,17 @@ void sse_register_config(void)
     config_register(sse_settings);
 }
 
-struct sse_msg *sse_msg_new(const char *frame, size_t len)
+struct sse_msg *sse_msg_alloc(size_t len)
 {
     struct sse_msg *m = xmalloc(sizeof *m + len);
     atomic_init(&m->refs, 1);
     m->len = len;
+    return m;
+}
+
+struct sse_msg *sse_msg_new(const char *frame, size_t len)
+{
+    struct sse_msg *m = sse_msg_alloc(len);
     memcpy(m->data, frame, len);
     return m;
 }
@@ -60,14 +66,20 @@ void sse_msg_unref(struct sse_msg *m)
         free(m);
 }
 
+/* A part of a message: [off, off + len) of m, which the slice holds one reference to. */
+struct sse_slice {
+    struct sse_msg *m;
+    size_t off, len;
+};
+
 struct sse_stream {
     h2o_generator_t gen;
     struct http_req *r;
     struct http_loop *loop;
     h2o_linklist_t link;
-    struct sse_msg **queue;
+    struct sse_slice *queue;
     size_t nqueue, capqueue, queued_bytes;
-    struct sse_msg **inflight;
+    struct sse_slice *inflight;
     size_t ninflight, capinflight;
     h2o_iovec_t *vecs;
     size_t capvecs;
@@ -82,7 +94,7 @@ struct sse_stream {
 static void drop_queue(struct sse_stream *s)
 {
     for (size_t i = 0; i < s->nqueue; i++)
-        sse_msg_unref(s->queue[i]);
+        sse_msg_unref(s->queue[i].m);
     s->nqueue = 0;
     s->queued_bytes = 0;
 }
@@ -90,7 +102,7 @@ static void drop_queue(struct sse_stream *s)
 static void release_inflight(struct sse_stream *s)
 {
     for (size_t i = 0; i < s->ninflight; i++)
-        sse_msg_unref(s->inflight[i]);
+        sse_msg_unref(s->inflight[i].m);
     s->ninflight = 0;
 }
 
@@ -128,7 +140,7 @@ static void write_some(struct sse_stream *s)
         return;
     }
     /* everything queued goes out in one write; the messages stay referenced until proceed */
-    struct sse_msg **tmp = s->inflight;
+    struct sse_slice *tmp = s->inflight;
     size_t tmpcap = s->capinflight;
     s->inflight = s->queue;
     s->capinflight = s->capqueue;
@@ -142,7 +154,7 @@ static void write_some(struct sse_stream *s)
         s->vecs = xrealloc(s->vecs, s->capvecs * sizeof *s->vecs);
     }
     for (size_t i = 0; i < s->ninflight; i++)
-        s->vecs[i] = h2o_iovec_init(s->inflight[i]->data, s->inflight[i]->len);
+        s->vecs[i] = h2o_iovec_init(s->inflight[i].m->data + s->inflight[i].off, s->inflight[i].len);
     s->writing = true;
     s->last_write = h2o_now(s->loop->loop);
     h2o_send(req, s->vecs, s->ninflight, H2O_SEND_STATE_IN_PROGRESS);
@@ -163,36 +175,57 @@ static void on_stop(h2o_generator_t *gen, h2o_req_t *req)
     finish(s);
 }
 
-static void push(struct sse_stream *s, struct sse_msg *m)
+static void push(struct sse_stream *s, struct sse_msg *m, size_t off, size_t len)
 {
+    s->queued_bytes += len;
+    if (s->nqueue > 0) {
+        struct sse_slice *last = &s->queue[s->nqueue - 1];
+        if (last->m == m && last->off + last->len == off) {
+            last->len += len; /* the next frame of the same burst: one iovec for all of them */
+            return;
+        }
+    }
     if (s->nqueue == s->capqueue) {
-        s->capqueue = s->capqueue ? s->capqueue * 2 : 8;
+        s->capqueue = s->capqueue ? s->capqueue * 2 : 2;
         s->queue = xrealloc(s->queue, s->capqueue * sizeof *s->queue);
     }
     sse_msg_ref(m);
-    s->queue[s->nqueue++] = m;
-    s->queued_bytes += m->len;
+    s->queue[s->nqueue++] = (struct sse_slice){m, off, len};
 }
 
-bool sse_stream_send(struct sse_stream *s, struct sse_msg *m)
+bool sse_stream_queue(struct sse_stream *s, struct sse_msg *m, size_t off, size_t len)
 {
     if (s->done || s->closing)
         return false;
-    if (s->queued_bytes + m->len > (size_t)queue_limit) {
+    if (s->queued_bytes + len > (size_t)queue_limit && !s->writing && s->nqueue > 0)
+        write_some(s); /* a big burst for a client that keeps up: what waits is what is bounded */
+    if (s->queued_bytes + len > (size_t)queue_limit) {
         /* too slow: say so and end, rather than buffer without bound */
         drop_queue(s);
         static const char overflow[] = "event: overflow\ndata: {\"reason\":\"client too slow; reconnect with "
                                        "Last-Event-ID\"}\n\n";
         struct sse_msg *o = sse_msg_new(overflow, sizeof overflow - 1);
-        push(s, o);
+        push(s, o, 0, o->len);
         sse_msg_unref(o);
         log_msg(LOG_WARN, s->r->request_id, "stream cut off: client too slow", "limit_bytes=%lld",
                 (long long)queue_limit);
         s->closing = true;
-        write_some(s);
+        write_some(s); /* queue not empty: cannot finish here */
         return false;
     }
-    push(s, m);
+    push(s, m, off, len);
+    return true;
+}
+
+void sse_stream_flush(struct sse_stream *s)
+{
+    write_some(s);
+}
+
+bool sse_stream_send(struct sse_stream *s, struct sse_msg *m)
+{
+    if (!sse_stream_queue(s, m, 0, m->len))
+        return false;
     write_some(s);
     return true;
 }
@@ -233,7 +266,7 @@ struct sse_stream *sse_stream_start(struct http_req *r, void (*on_close)(struct 
     /* the first bytes open the stream in the browser; retry tells EventSource how long to wait */
     static const char hello[] = "retry: 2000\n: stream open\n\n";
     struct sse_msg *m = sse_msg_new(hello, sizeof hello - 1);
-    push(s, m);
+    push(s, m, 0, m->len);
     sse_msg_unref(m);
     write_some(s);
     return s;

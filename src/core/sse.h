@@ -4,9 +4,13 @@
  * A message is encoded once ("id: 7\nevent: created\ndata: {...}\n\n") into a reference-counted
  * sse_msg and queued on any number of streams, on any loop; each stream writes what it has
  * queued when H2O says the previous write is done (generator proceed), so a slow client only
- * grows its own queue. When a stream's queue passes sse_queue_limit bytes the client is too
+ * grows its own queue. A stream queues slices (message, offset, length): a burst of events
+ * joined into one message (fanout does this) and queued in order becomes one contiguous slice,
+ * so the whole burst leaves in one writev with one iovec, whatever the number of events.
+ * When what waits behind a write in flight passes sse_queue_limit bytes, the client is too
  * slow: its queue is dropped, a final "event: overflow" tells it to reconnect with
- * Last-Event-ID, and the stream ends, instead of buffering without bound. Idle streams get a
+ * Last-Event-ID, and the stream ends, instead of buffering without bound (a stream holds at
+ * most one write in flight plus sse_queue_limit bytes). Idle streams get a
  * heartbeat comment every sse_heartbeat, which is also how a vanished client is noticed.
  *
  * Must not: know what the events mean (apps encode them) or block.
@@ -29,6 +33,8 @@ struct sse_msg {
     char data[]; /* the complete SSE frame(s) */
 };
 
+/* A message of len bytes for the caller to fill; refs = 1. */
+struct sse_msg *sse_msg_alloc(size_t len);
 /* A message holding a copy of the frame text; refs = 1. */
 struct sse_msg *sse_msg_new(const char *frame, size_t len);
 /* Formats "id: <id>\nevent: <event>\ndata: <data>\n\n" (id omitted when < 0; data must not
@@ -44,8 +50,17 @@ void sse_register_config(void);
  * any reason (client gone, overflow, sse_stream_close); after it returns the stream is freed.
  * Returns NULL (and has answered 503) if the stream cannot start. */
 struct sse_stream *sse_stream_start(struct http_req *r, void (*on_close)(struct sse_stream *s, void *arg), void *arg);
-/* Queues a message (takes a reference). Returns false when the stream is closing. */
+/* Queues a message (takes a reference) and writes it if no write is in flight. Returns false
+ * when the stream is closing. */
 bool sse_stream_send(struct sse_stream *s, struct sse_msg *m);
+/* Queues bytes [off, off + len) of m without writing (sse_stream_flush writes); a slice that
+ * continues the previous one in the same message extends it. Returns false when the stream is
+ * closing (or has just been cut off for overflow, which is written at once). Never ends the
+ * stream synchronously. */
+bool sse_stream_queue(struct sse_stream *s, struct sse_msg *m, size_t off, size_t len);
+/* Writes what is queued, unless a write is in flight (then proceed will). May end the stream
+ * (and run on_close) when it is closing and nothing is left. */
+void sse_stream_flush(struct sse_stream *s);
 /* Ends the stream after what is queued has been written. */
 void sse_stream_close(struct sse_stream *s);
 struct http_req *sse_stream_req(struct sse_stream *s);

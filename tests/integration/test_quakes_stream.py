@@ -41,8 +41,11 @@ def replay(s, path):
 
 
 class Sse:
-    def __init__(self, port, query="", headers=None):
-        self.sock = socket.create_connection(("127.0.0.1", port))
+    def __init__(self, port, query="", headers=None, rcvbuf=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:  # before connect, so that the TCP window stays small
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.connect(("127.0.0.1", port))
         h = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self.sock.sendall(f"GET /api/v1/earthquakes/stream{query} HTTP/1.1\r\nHost: x\r\n{h}\r\n".encode())
         self.buf = b""
@@ -213,3 +216,86 @@ def test_browser_credentials_subprotocol_and_query_token(start_strata, db_url):
     c.close()
     # the token never reaches the logs
     assert tok not in s.log()
+
+
+def created_count(c):
+    return c.buf.replace(b"\r\n", b"\n").count(b"\nevent: created\n")
+
+
+def updated_count(c):
+    return c.buf.replace(b"\r\n", b"\n").count(b"\nevent: updated\n")
+
+
+def test_a_burst_arrives_complete_and_in_order_to_many_subscribers(start_strata, db_url, tmp_path):
+    """One ingest of 400 events is one read of the change log and one batch: every subscriber on
+    both loops gets all of it (or all that its filter takes), once each, in order, whole frames,
+    over SSE and WebSocket alike."""
+    s = start_strata(env={"STRATA_QUAKES_PUBLIC_READ": "true", "STRATA_HTTP_THREADS": "2"})
+    s.db_url = db_url
+    n = 400
+    path = feature_file(tmp_path, "burst", n)
+    feats = json.loads(path.read_text())["features"]
+    big = sorted(f["id"] for f in feats if f["properties"]["mag"] is not None and f["properties"]["mag"] >= 2.5)
+    assert 0 < len(big) < n
+    plain = [Sse(s.port) for _ in range(24)]
+    filtered = [Sse(s.port, "?minmagnitude=2.5") for _ in range(8)]
+    for c in plain + filtered:
+        assert c.read_until(lambda c: b"stream open" in c.buf)
+    ws = websocket.create_connection(f"ws://127.0.0.1:{s.port}/ws/earthquakes", subprotocols=["quakes.v1"],
+                                     timeout=20)
+    replay(s, path)
+    msgs = [json.loads(ws.recv()) for _ in range(n)]
+    assert sorted(m["data"]["id"] for m in msgs) == sorted(f["id"] for f in feats)
+    ws_ids = [m["id"] for m in msgs]
+    assert ws_ids == sorted(ws_ids) and len(set(ws_ids)) == n
+    for c in plain:
+        assert c.read_until(lambda c: created_count(c) >= n, timeout=30), created_count(c)
+    for c in filtered:
+        assert c.read_until(lambda c: created_count(c) >= len(big), timeout=30), created_count(c)
+    time.sleep(0.5)
+    for c in plain + filtered:
+        c.read_until(lambda c: False, timeout=0.2)
+    for c in plain:
+        evs = c.events()
+        assert [int(e["id"]) for e in evs] == ws_ids  # the same events, in the same order
+        assert all(json.loads(e["data"])["id"].startswith("burst") for e in evs)  # each frame whole
+    for c in filtered:
+        evs = c.events()
+        ids = [int(e["id"]) for e in evs]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        assert sorted(json.loads(e["data"])["id"] for e in evs) == big
+    for c in plain + filtered:
+        c.close()
+    ws.close()
+
+
+def test_a_slow_consumer_is_still_cut_off_by_bursts(start_strata, db_url, tmp_path):
+    """Bursts are written whole, but buffering stays bounded: a client that does not read gets
+    the final overflow event and its stream ends; one that reads gets everything."""
+    s = start_strata(env={"STRATA_QUAKES_PUBLIC_READ": "true", "STRATA_SSE_QUEUE_LIMIT": "512KiB"})
+    s.db_url = db_url
+    slow = Sse(s.port, rcvbuf=4096)  # never reads until the end
+    fast = Sse(s.port)
+    assert fast.read_until(lambda c: b"stream open" in c.buf)
+    done = threading.Event()
+    reader = threading.Thread(target=lambda: fast.read_until(lambda c: done.is_set(), timeout=300))
+    reader.start()
+    n, rounds = 1000, 8
+    try:
+        # bursts of about 600 KB (more than the limit: a client that keeps up is not cut off for
+        # that), 5 MB in all: more than the kernel's socket buffers hold for the slow one
+        for k in range(rounds):
+            replay(s, feature_file(tmp_path, "slow", n, updated_bump=1000 * k))
+        wait_until(lambda: created_count(fast) + updated_count(fast) >= n * rounds or None, 60, what="fast client")
+    finally:
+        done.set()
+        reader.join()
+    ids = [int(e["id"]) for e in fast.events()]
+    assert len(ids) == n * rounds and ids == sorted(ids) and len(set(ids)) == n * rounds
+    assert slow.read_until(lambda c: b"event: overflow" in c.buf.replace(b"\r\n", b"\n"), timeout=30)
+    t0 = time.monotonic()
+    slow.read_until(lambda c: False, timeout=10)
+    assert time.monotonic() - t0 < 8, "the stream ended after the overflow event"
+    assert any("slow" in (rec.get("msg") or "") for rec in s.log_records())
+    slow.close()
+    fast.close()

@@ -184,9 +184,20 @@ static int64_t bus_seq = -1;
 static void on_bus(void *arg, const char *channel, const char *payload)
 {
     char err[256];
-    if (!bus_pg && !(bus_pg = db_connect_blocking(cfg.database_url, err, sizeof err))) {
-        log_msg(LOG_WARN, NULL, "quakes stream: database unavailable", "%s", err);
-        return;
+    if (!bus_pg) {
+        if (!(bus_pg = db_connect_blocking(cfg.database_url, err, sizeof err))) {
+            log_msg(LOG_WARN, NULL, "quakes stream: database unavailable", "%s", err);
+            return;
+        }
+        /* planned once per connection: every notice runs it, and a burst waits for it */
+        PGresult *r = PQprepare(bus_pg, "quakes_stream_bus_events", EVENTS_SQL, 2, NULL);
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok)
+            log_msg(LOG_ERROR, NULL, "quakes stream: preparing the change-log read failed", "%s",
+                    PQresultErrorMessage(r));
+        PQclear(r);
+        if (!ok)
+            goto fail;
     }
     if (bus_seq < 0) {
         PGresult *r = PQexec(bus_pg, "SELECT coalesce(max(seq), 0) FROM quake_events");
@@ -203,19 +214,22 @@ static void on_bus(void *arg, const char *channel, const char *payload)
         snprintf(after, sizeof after, "%" PRId64, bus_seq);
         snprintf(limit, sizeof limit, "%d", 2000);
         const char *vals[] = {after, limit};
-        PGresult *r = PQexecParams(bus_pg, EVENTS_SQL, 2, NULL, vals, NULL, NULL, 0);
+        PGresult *r = PQexecPrepared(bus_pg, "quakes_stream_bus_events", 2, vals, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             log_msg(LOG_ERROR, NULL, "quakes stream: reading the change log failed", "%s", PQresultErrorMessage(r));
             PQclear(r);
             goto fail;
         }
         int n = PQntuples(r);
+        /* one batch: every subscriber gets the whole read in one write */
+        struct fanout_event **evs = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *evs);
         for (int i = 0; i < n; i++) {
-            struct fanout_event *ev = encode_row(r, i);
-            bus_seq = ev->id;
-            fanout_publish(topic, ev);
+            evs[i] = encode_row(r, i);
+            bus_seq = evs[i]->id;
         }
         PQclear(r);
+        fanout_publish_batch(topic, evs, (size_t)n);
+        free(evs);
         if (n < 2000)
             return;
     }
@@ -251,12 +265,13 @@ static void subscriber_free(struct subscriber *s)
     free(s);
 }
 
+/* A replayed event; SSE queues it only: fanout_resume writes it with what was held meanwhile. */
 static void send_to(struct subscriber *s, const struct fanout_event *ev)
 {
     if (s->ws)
         ws_send(s->ws, ev->json->data, ev->json->len);
     else
-        sse_stream_send(s->sse, ev->sse);
+        sse_stream_queue(s->sse, ev->sse, ev->sse_off, ev->sse_len);
 }
 
 static void send_reset(struct subscriber *s)
