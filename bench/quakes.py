@@ -147,6 +147,7 @@ def fdsn_execute(sql, start_expr, end_expr, count):
     else:
         args[46] = "0"               # $47 offset
         args[47] = str(FDSN_ROWS)    # $48 rows
+        args[48] = "false"           # $49 properties (format=geojson only)
     return ", ".join(args)
 
 

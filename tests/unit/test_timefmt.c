@@ -160,6 +160,10 @@ static void test_format(void **state)
                   "0001-01-01T00:00:00.000000Z");
     assert_format(INT64_C(951782400) * S + 86399 * S, "2000-02-29T23:59:59.000Z",
                   "2000-02-29T23:59:59.000000Z");
+    /* the last instant written digit by digit, and the first past it (the snprintf path) */
+    assert_format(INT64_C(253402300800) * S - 1, "9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59.999999Z");
+    assert_format(INT64_C(253402300800) * S, "10000-01-01T00:00:00.000Z", "10000-01-01T00:00:00.000000Z");
+    assert_format(INT64_C(1691152496000007), "2023-08-04T12:34:56.000Z", "2023-08-04T12:34:56.000007Z");
     /* any int64 formats without overflowing the buffer */
     char out[TIMEFMT_LEN];
     assert_true(time_format_us(INT64_MIN, out) < TIMEFMT_LEN);

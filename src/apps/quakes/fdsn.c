@@ -238,9 +238,15 @@ static const char *opt(const PGresult *pg, int row, int col)
     return PQgetisnull(pg, row, col) ? NULL : PQgetvalue(pg, row, col);
 }
 
+/* An int8 column (microseconds) as PostgreSQL writes it: [-]digits. */
 static int64_t col_us(const PGresult *pg, int row, int col)
 {
-    return strtoll(PQgetvalue(pg, row, col), NULL, 10);
+    const char *s = PQgetvalue(pg, row, col);
+    bool neg = *s == '-';
+    uint64_t v = 0;
+    for (s += neg; *s >= '0' && *s <= '9'; s++)
+        v = v * 10 + (uint64_t)(*s - '0');
+    return (int64_t)(neg ? 0 - v : v); /* two's complement: no signed overflow */
 }
 
 static void put_time(struct buf *b, const PGresult *pg, int row, int col, bool zulu)

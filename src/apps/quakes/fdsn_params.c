@@ -240,6 +240,7 @@ void fdsn_sql_values(const struct fdsn_query *fq, struct fdsn_sql_values *v)
         snprintf(v->text[43], sizeof v->text[0], "%.17g", fq->minradius_m);
         v->values[43] = v->text[43];
     }
+    v->values[48] = fq->format == FDSN_GEOJSON ? "true" : "false";
     fdsn_sql_set_page(v, NULL, NULL, fq->offset, 1);
 }
 

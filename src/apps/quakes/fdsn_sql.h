@@ -11,10 +11,11 @@
  * The count statement stops there; the query statements add the page:
  *   $45 keyset sort key (microseconds int8, or the magnitude key float8)  $46 keyset id
  *   $47 offset  $48 rows                                                              int8
+ *   $49 return the properties (format=geojson only; the others do not read them)      bool
  * A large answer is fetched page by page (fdsn.c): the first page with the FDSN offset, the
  * next ones after the last row sent (keyset), so each page is an index range scan.
  *
- * Extra columns after QUAKES_SQL_COLUMNS: properties::text, then the USGS fields that have no
+ * Extra columns after QUAKES_SQL_COLUMNS: properties::text (NULL unless $49), then the USGS fields that have no
  * typed column (nst, dmin, rms, horizontalError, depthError, magError, magNst,
  * locationSource, magSource).
  */
@@ -24,7 +25,7 @@
 #include "apps/quakes/sql.h"
 
 #define QUAKES_FDSN_SQL_COUNT_NPARAMS 44
-#define QUAKES_FDSN_SQL_NPARAMS 48
+#define QUAKES_FDSN_SQL_NPARAMS 49
 
 #define QUAKES_FDSN_SQL_EXTRA                                                                      \
     " AND ($31::text IS NULL OR id = $31::text)"                                                   \
@@ -45,7 +46,7 @@
     "                         $44::float8))"
 
 #define QUAKES_FDSN_SQL_SELECT                                                                     \
-    QUAKES_SQL_COLUMNS "properties::text, properties->>'nst', properties->>'dmin', properties->>'rms', " \
+    QUAKES_SQL_COLUMNS "CASE WHEN $49::bool THEN properties::text END, properties->>'nst', properties->>'dmin', properties->>'rms', " \
     "properties->>'horizontalError', properties->>'depthError', properties->>'magError', "        \
     "properties->>'magNst', properties->>'locationSource', properties->>'magSource' FROM quakes"  \
     QUAKES_SQL_FILTER QUAKES_FDSN_SQL_EXTRA
