@@ -617,10 +617,14 @@ def summary_results(by, medians, sse, skipped):
             if sse.get("skipped"):
                 info.append(f"quakes SSE: not measured: {sse['skipped']}")
             else:
-                info.append(f"quakes SSE: {sse['subscribers']:,} subscribers, {sse['events']} events: delivery p50"
+                info.append(f"quakes SSE: {sse['subscribers']:,} subscribers, {sse['events']} events: delivery from"
+                            f" the commit (NOTIFY on an independent LISTEN connection) to the last event: p50"
                             f" {M.fmt(sse.get('p50_delivery_ms'), 1)} ms, p99 {M.fmt(p99, 1)} ms, max"
-                            f" {M.fmt(sse.get('max_delivery_ms'), 1)} ms after the replay started (its process took"
-                            f" {M.fmt(sse.get('replay_process_ms'), 0)} ms); {M.fmt(kib, 2)} KiB RSS per idle"
+                            f" {M.fmt(sse.get('max_delivery_ms'), 1)} ms, first event"
+                            f" {M.fmt(sse.get('first_event_ms'), 1)} ms; p99_from_ingest_start_ms"
+                            f" {M.fmt(sse.get('p99_from_ingest_start_ms'), 1)} (the commit came"
+                            f" {M.fmt(sse.get('commit_after_start_ms'), 1)} ms after the ingest started, its process"
+                            f" took {M.fmt(sse.get('replay_process_ms'), 0)} ms); {M.fmt(kib, 2)} KiB RSS per idle"
                             f" subscriber; {sse.get('complete')} of {sse['subscribers']} got all {sse['events']}")
     else:
         info.append("quakes: skipped (BENCH_QUAKES=0)")

@@ -1,28 +1,38 @@
 /*
  * sse_fanout: N idle SSE subscribers, then the delivery time of a burst (bench/quakes_sse.py).
  *
- *   sse_fanout HOST PORT PATH SUBSCRIBERS EVENTS TIMEOUT_MS
+ *   STRATA_DATABASE_URL=postgresql://... sse_fanout HOST PORT PATH SUBSCRIBERS EVENTS TIMEOUT_MS
  *
- * 1. Opens SUBSCRIBERS connections (250 at a time) with GET PATH, and waits until each has a
+ * 1. Opens its own libpq connection to STRATA_DATABASE_URL (the server's database) and runs
+ *    LISTEN quakes_events, the channel the ingest NOTIFYs in the transaction that stores the
+ *    events (src/apps/quakes/store.c). PostgreSQL delivers a NOTIFY at COMMIT, to every listener
+ *    alike, the server's bus thread included.
+ * 2. Opens SUBSCRIBERS connections (250 at a time) with GET PATH, and waits until each has a
  *    200 answer and the stream's first frame. Then prints "READY <ms it took>" on stdout.
- * 2. Keeps reading every stream (epoll, one thread). Reads "GO <Unix time in ns>" on stdin: the
- *    wall-clock time the driver noted right before it started the burst's ingest.
- * 3. Counts the "event: created" lines of each stream (SSE frames are written whole, so the
+ * 3. Keeps reading every stream and the libpq socket (epoll, one thread). Reads
+ *    "GO <Unix time in ns>" on stdin: the wall-clock time the driver noted right before it
+ *    started the burst's ingest process. The arrival time (CLOCK_REALTIME) of the first NOTIFY
+ *    on quakes_events at or after GO's time is T_commit: the moment the burst became visible.
+ * 4. Counts the "event: created" lines of each stream (SSE frames are written whole, so the
  *    chunked coding's size lines never split one; a line split across two reads is found with
- *    the carried last bytes). A subscriber is done when it has EVENTS of them: its delivery time
- *    is CLOCK_REALTIME then minus GO's time.
- * 4. When all are done (or TIMEOUT_MS after GO), prints one line "RESULT {json}": per-subscriber
- *    delivery times in ms (sorted), first-event times, errors, this process's CPU seconds (in
- *    all, and from GO on).
+ *    the carried last bytes). A subscriber is done when it has EVENTS of them, at
+ *    CLOCK_REALTIME then.
+ * 5. When all are done (or TIMEOUT_MS after GO), prints one line "RESULT {json}": per-subscriber
+ *    done times and first-event times in ms after GO (sorted), commit_ms = T_commit in ms after
+ *    GO (null when no NOTIFY came), the count of NOTIFYs after GO and before it, errors, this
+ *    process's CPU seconds (in all, and from GO on). The driver subtracts commit_ms.
  *
  * C, rather than Python: one Python thread reading 5,000 sockets took longer to get to the last
  * socket (0.5-0.8 s of its own CPU for the 100-event burst) than the server took to write them.
- * Build: cc -O2 -o sse_fanout bench/sse_fanout.c (bench/quakes_sse.py does, in the temp folder).
+ * The NOTIFY is read in the same loop and on the same clock as the streams.
+ * Build: cc -O2 -Wall -Wextra $(pkg-config --cflags libpq) -o sse_fanout bench/sse_fanout.c
+ *        $(pkg-config --libs libpq)   (bench/quakes_sse.py does, in the temp folder).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -110,6 +120,31 @@ static void scan_lines(const char *carry, size_t carry_len, const char *data, si
 
 static int events_wanted;
 static int64_t go_ns; /* 0 until GO */
+
+/* The LISTEN connection. Each NOTIFY on the channel is timed when its bytes are read; the first
+ * one at or after GO's time is the burst's commit (the driver starts the ingest after GO). */
+#define NOTIFY_CHANNEL "quakes_events"
+#define NOTIFY_MAX 64
+static PGconn *pg;
+static int64_t notify_ns[NOTIFY_MAX];
+static int notify_n;
+
+/* Reads what the libpq socket holds; returns -1 when the connection is lost. */
+static int pg_drain(void)
+{
+    int64_t t = now_ns();
+    if (!PQconsumeInput(pg)) {
+        fprintf(stderr, "sse_fanout: LISTEN connection: %s", PQerrorMessage(pg));
+        return -1;
+    }
+    PGnotify *n;
+    while ((n = PQnotifies(pg)) != NULL) {
+        if (!strcmp(n->relname, NOTIFY_CHANNEL) && notify_n < NOTIFY_MAX)
+            notify_ns[notify_n++] = t;
+        PQfreemem(n);
+    }
+    return 0;
+}
 static double go_cpu; /* this process's CPU seconds at GO */
 static char rbuf[1 << 18];
 
@@ -193,10 +228,33 @@ int main(int argc, char **argv)
                           "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
                           path, host, port);
 
+    const char *dburl = getenv("STRATA_DATABASE_URL");
+    if (!dburl || !*dburl) {
+        fprintf(stderr, "sse_fanout: STRATA_DATABASE_URL is not set\n");
+        return 2;
+    }
+    pg = PQconnectdb(dburl);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        fprintf(stderr, "sse_fanout: cannot connect to the database: %s", PQerrorMessage(pg));
+        return 1;
+    }
+    PGresult *lr = PQexec(pg, "LISTEN " NOTIFY_CHANNEL);
+    if (PQresultStatus(lr) != PGRES_COMMAND_OK) {
+        fprintf(stderr, "sse_fanout: LISTEN " NOTIFY_CHANNEL ": %s", PQresultErrorMessage(lr));
+        return 1;
+    }
+    PQclear(lr);
+    if (PQsetnonblocking(pg, 1) != 0) {
+        fprintf(stderr, "sse_fanout: LISTEN connection: %s", PQerrorMessage(pg));
+        return 1;
+    }
+
     struct sub *subs = calloc((size_t)nsubs, sizeof *subs);
     int ep = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
     epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev); /* stdin: GO */
+    ev.data.u32 = UINT32_MAX - 1;
+    epoll_ctl(ep, EPOLL_CTL_ADD, PQsocket(pg), &ev); /* the LISTEN connection */
     fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
     struct epoll_event evs[512];
     char line[128];
@@ -231,7 +289,9 @@ int main(int argc, char **argv)
             }
             int n = epoll_wait(ep, evs, 512, 1000);
             for (int j = 0; j < n; j++) {
-                if (evs[j].data.u32 == UINT32_MAX)
+                if (evs[j].data.u32 == UINT32_MAX - 1 && pg_drain() < 0)
+                    return 1;
+                if (evs[j].data.u32 >= UINT32_MAX - 1)
                     continue;
                 struct sub *s = &subs[evs[j].data.u32];
                 ssize_t r = read(s->fd, rbuf, sizeof rbuf);
@@ -254,6 +314,8 @@ int main(int argc, char **argv)
         }
         i = end;
     }
+    if (pg_drain() < 0)
+        return 1;
     printf("READY %lld\n", (long long)(mono_ms() - t_open));
     fflush(stdout);
 
@@ -263,7 +325,14 @@ int main(int argc, char **argv)
         if (go_ns && (done + failed >= nsubs || mono_ms() > deadline))
             break;
         int n = epoll_wait(ep, evs, 512, 100);
+        /* the LISTEN socket first: a NOTIFY read in the same wake-up as stream data is timed
+         * before that data */
+        for (int j = 0; j < n; j++)
+            if (evs[j].data.u32 == UINT32_MAX - 1 && pg_drain() < 0)
+                return 1;
         for (int j = 0; j < n; j++) {
+            if (evs[j].data.u32 == UINT32_MAX - 1)
+                continue;
             if (evs[j].data.u32 == UINT32_MAX) {
                 ssize_t r = read(0, line + line_len, sizeof line - 1 - line_len);
                 if (r > 0) {
@@ -324,9 +393,23 @@ int main(int argc, char **argv)
     }
     qsort(lat, (size_t)nl, sizeof *lat, cmp_i64);
     qsort(first, (size_t)nf, sizeof *first, cmp_i64);
+    int64_t commit_ns = 0;
+    int notifies_after = 0, notifies_before = 0;
+    for (int i = 0; i < notify_n; i++) {
+        if (notify_ns[i] < go_ns) {
+            notifies_before++;
+            continue;
+        }
+        if (!notifies_after++)
+            commit_ns = notify_ns[i];
+    }
+    char commit[32] = "null";
+    if (notifies_after)
+        snprintf(commit, sizeof commit, "%.3f", (commit_ns - go_ns) / 1e6);
     printf("RESULT {\"subscribers\":%d,\"complete\":%d,\"overflow\":%d,\"closed\":%d,\"cpu_seconds\":%.3f,"
-           "\"burst_cpu_seconds\":%.3f,\"first_ms\":[",
-           nsubs, nl, overflow, closed, cpu, cpu - go_cpu);
+           "\"burst_cpu_seconds\":%.3f,\"commit_ms\":%s,\"notifies\":%d,\"notifies_before_go\":%d,"
+           "\"first_ms\":[",
+           nsubs, nl, overflow, closed, cpu, cpu - go_cpu, commit, notifies_after, notifies_before);
     for (int i = 0; i < nf; i++)
         printf("%s%.3f", i ? "," : "", first[i] / 1e6);
     printf("],\"done_ms\":[");
@@ -336,5 +419,6 @@ int main(int argc, char **argv)
     fflush(stdout);
     for (int i = 0; i < nsubs; i++)
         close(subs[i].fd);
+    PQfinish(pg);
     return 0;
 }

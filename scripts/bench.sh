@@ -25,7 +25,9 @@
 #     then becomes the naive radius baseline's table; then BENCH_QUAKES_ROUNDS (3) interleaved
 #     rounds of wrk (item, list, radius) against pgbench (the same SQL; the naive radius query),
 #     BENCH_QUAKES_SECONDS (4) each; then BENCH_QUAKES_SUBSCRIBERS (5,000) SSE subscribers and a
-#     burst of 100 events (bench/quakes_sse.py, bench/sse_fanout.c)
+#     burst of 100 events (bench/quakes_sse.py, bench/sse_fanout.c, built with libpq): delivery =
+#     from the commit of the burst (NOTIFY on an independent LISTEN connection) to the receipt
+#     of the subscriber's last event
 #  8. writes bench/results/<UTC timestamp>.jsonl, prints a table and, last, one line per target:
 #       RATIO lookup_vs_pgbench <x> target 1.0
 #       RATIO static_rps_per_core <x> target 40000
