@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,15 +151,20 @@ static void copy_text(struct buf *b, const char *s)
         return;
     }
     const char *run = s;
-    for (; *s; s++) {
+    for (;; s++) {
+        static const bool special[256] = {['\0'] = true, ['\\'] = true, ['\t'] = true, ['\n'] = true, ['\r'] = true};
+        while (!special[(unsigned char)*s])
+            s++;
         const char *esc = NULL;
         switch (*s) {
+        case '\0': break;
         case '\\': esc = "\\\\"; break;
         case '\t': esc = "\\t"; break;
         case '\n': esc = "\\n"; break;
         case '\r': esc = "\\r"; break;
-        default: continue;
         }
+        if (!esc)
+            break;
         buf_append(b, run, (size_t)(s - run));
         buf_puts(b, esc);
         run = s + 1;
