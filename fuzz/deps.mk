@@ -7,3 +7,4 @@ fuzz_json_DEPS   := core/jsonw core/buf core/mem core/timefmt
 fuzz_jwt_DEPS    := core/jwt core/buf core/mem
 fuzz_quake_feature_DEPS := apps/quakes/feature core/jsonw core/buf core/mem core/timefmt
 fuzz_quake_cursor_DEPS := apps/quakes/cursor core/jwt core/buf core/mem
+fuzz_quake_collection_DEPS := apps/quakes/collection core/mem
