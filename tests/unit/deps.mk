@@ -12,3 +12,4 @@ test_ratelimit_DEPS := core/ratelimit core/mem
 test_quake_feature_DEPS := apps/quakes/feature core/jsonw core/buf core/mem core/timefmt
 test_quake_cursor_DEPS := apps/quakes/cursor core/jwt core/buf core/mem
 test_quake_filter_DEPS := apps/quakes/filter core/params core/qs core/timefmt core/mem
+test_quake_collection_DEPS := apps/quakes/collection core/mem
