@@ -11,3 +11,4 @@ fuzz_quakeml_DEPS := apps/quakes/quakeml core/buf core/mem core/timefmt
 fuzz_quakeml_PKGS := libxml-2.0
 fuzz_accept_DEPS := core/accept
 fuzz_fdsn_params_DEPS := apps/quakes/fdsn_params apps/quakes/filter core/params core/qs core/timefmt core/mem
+fuzz_quake_collection_DEPS := apps/quakes/collection core/mem

@@ -347,6 +347,40 @@ def test_malformed_features_are_skipped_counted_and_logged(db_url, tmp_path):
     assert {r[0] for r in q(db_url, "SELECT id FROM quakes")} == {f["id"] for f in good}
 
 
+def test_sorted_file_is_stored_while_parsed_in_batches(db_url, tmp_path):
+    """A file already in event-time order is streamed (parser thread, batches of 2 here): every
+    semantic of the whole-file path holds across batch boundaries."""
+    t = T0
+    feats = [feature("sb1", t, updated=t + 10), feature("sb2", t + 500),
+             feature("sb1", t + 1000, updated=t + 2000, mag=4.0),  # a newer version in a later batch
+             feature("sb3", t + 2000, lat=95.0),                    # refused by feature.c
+             feature("sb4", t + 3000, place="MARKER"),              # its own text is not JSON
+             feature("sb5", t + 4000, status="deleted"),
+             feature("sb6", t + 5000), feature("sb7", t + 6000)]
+    f = tmp_path / "sorted.json"
+    f.write_text(json.dumps(collection(feats)).replace('"MARKER"', "tru"))
+    p = ingest(db_url, "--replay", str(f), "--speed", "0", env={"STRATA_QUAKES_BATCH_SIZE": "2"})
+    recs = records(p.stderr)
+    assert by_msg(recs, "quakes replay started")[0]["streamed"] is True
+    done = by_msg(recs, "quakes replay done")[0]
+    assert (done["features"], done["created"], done["updated"], done["deleted"], done["invalid"]) == (6, 4, 1, 1, 2)
+    refused = {r["id"]: r["reason"] for r in by_msg(recs, "quake feature refused")}
+    assert "latitude" in refused["sb3"] and "invalid JSON" in refused[None]
+    assert row(db_url, "sb1")[2] == 4.0
+    assert [(i, k) for _, i, k in events(db_url)] == [
+        ("sb1", "created"), ("sb2", "created"), ("sb1", "updated"), ("sb5", "deleted"), ("sb6", "created"),
+        ("sb7", "created")]
+
+
+def test_unsorted_file_is_still_replayed_in_event_time_order(db_url, tmp_path):
+    t = T0
+    feats = [feature(f"us{i}", t + i * 1000) for i in range(6)][::-1]
+    p = ingest(db_url, "--replay", str(write(tmp_path, "rev.json", feats)), "--speed", "0",
+               env={"STRATA_QUAKES_BATCH_SIZE": "2"})
+    assert by_msg(records(p.stderr), "quakes replay started")[0]["streamed"] is False
+    assert [i for _, i, _ in events(db_url)] == [f"us{i}" for i in range(6)]
+
+
 @pytest.mark.parametrize("content,what", [("{not json", "unreadable"), ('{"type":"Feature"}', "unusable")])
 def test_unusable_replay_file_fails(db_url, tmp_path, content, what):
     f = tmp_path / "x.json"

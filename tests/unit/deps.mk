@@ -15,3 +15,4 @@ test_quake_filter_DEPS := apps/quakes/filter core/params core/qs core/timefmt co
 test_quakeml_DEPS := apps/quakes/quakeml core/buf core/mem core/timefmt
 test_quakeml_PKGS := libxml-2.0
 test_accept_DEPS := core/accept
+test_quake_collection_DEPS := apps/quakes/collection core/mem

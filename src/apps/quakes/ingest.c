@@ -1,6 +1,7 @@
 #include "apps/quakes/ingest.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -11,11 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "apps/quakes/collection.h"
 #include "apps/quakes/feature.h"
 #include "apps/quakes/quakes.h"
 #include "apps/quakes/store.h"
@@ -297,10 +302,12 @@ static void log_refused(const char *source, const char *id, const char *reason)
     log_end(&l);
 }
 
-/* Upserts q[0..n) in one transaction. A value the server refuses (which feature.c should have
- * caught) is found by halving: that one feature is counted invalid, the others land. Returns 0,
- * or -1 when the database stayed unavailable, failed otherwise, or a stop came (logged). */
-static int store_part(const struct quake *q, size_t n, const char *source, struct totals *t)
+/* Upserts q[0..n) in one transaction (copy: their COPY text when already encoded, else NULL).
+ * A value the server refuses (which feature.c should have caught) is found by halving: that one
+ * feature is counted invalid, the others land. Returns 0, or -1 when the database stayed
+ * unavailable, failed otherwise, or a stop came (logged). */
+static int store_part(const struct quake *q, size_t n, const struct buf *copy, const char *source,
+                      struct totals *t)
 {
     char err[1024];
     for (int lost = 0;;) {
@@ -308,7 +315,8 @@ static int store_part(const struct quake *q, size_t n, const char *source, struc
             return -1;
         struct quake_store_counts c;
         int64_t t0 = mono_ms();
-        int rc = quake_store_upsert(g.store, q, n, &c, err, sizeof err);
+        int rc = copy ? quake_store_upsert_encoded(g.store, copy, n, &c, err, sizeof err)
+                      : quake_store_upsert(g.store, q, n, &c, err, sizeof err);
         if (rc == 0) {
             totals_add(t, &c);
             struct log_line l;
@@ -343,9 +351,9 @@ static int store_part(const struct quake *q, size_t n, const char *source, struc
                 return 0;
             }
             size_t half = n / 2;
-            if (store_part(q, half, source, t) < 0)
+            if (store_part(q, half, NULL, source, t) < 0)
                 return -1;
-            return store_part(q + half, n - half, source, t);
+            return store_part(q + half, n - half, NULL, source, t);
         }
         log_msg(LOG_ERROR, NULL, "quakes store failed", "%s", err);
         if (rc == STRATA_EUNAVAIL)
@@ -445,7 +453,7 @@ static int store_all(const struct quake *q, size_t n, const char *source, struct
         if (stopping())
             return -1;
         size_t m = n - i < batch ? n - i : batch;
-        if (store_part(q + i, m, source, t) < 0)
+        if (store_part(q + i, m, NULL, source, t) < 0)
             return -1;
         prune_maybe();
     }
@@ -750,44 +758,299 @@ static int64_t shift_to_now(json_t *doc, struct quake_vec *qv, struct totals *t)
     return delta;
 }
 
+/* The replay file's text: mapped when it is a regular file, else read. */
+struct replay_text {
+    const char *data;
+    size_t len;
+    void *map;
+    struct buf owned;
+};
+
+static int replay_open(const char *file, struct replay_text *rt, char *err, size_t errlen)
+{
+    struct stat st;
+    int rc = -1;
+    buf_init(&rt->owned);
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        goto out;
+    }
+    if (S_ISREG(st.st_mode) && st.st_size > 0) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m != MAP_FAILED) {
+            madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+            rt->map = m;
+            rt->data = m;
+            rt->len = (size_t)st.st_size;
+            rc = 0;
+            goto out;
+        }
+    }
+    for (;;) {
+        buf_reserve(&rt->owned, 1 << 20);
+        ssize_t got = read(fd, rt->owned.data + rt->owned.len, rt->owned.cap - rt->owned.len - 1);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            snprintf(err, errlen, "%s", strerror(errno));
+            goto out;
+        }
+        if (got == 0)
+            break;
+        rt->owned.len += (size_t)got;
+    }
+    rt->data = rt->owned.data ? rt->owned.data : "";
+    rt->len = rt->owned.len;
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static void replay_close(struct replay_text *rt)
+{
+    if (rt->map)
+        munmap(rt->map, rt->len);
+    buf_cleanup(&rt->owned);
+    memset(rt, 0, sizeof *rt);
+}
+
+/* Whether the file can be stored while it is parsed: a FeatureCollection whose features are
+ * already in replay order (collection.c), with valid JSON around its features array. */
+static bool streamable(const struct replay_text *rt, struct quake_collection *coll)
+{
+    if (quake_collection_scan(rt->data, rt->len, coll) < 0 || !coll->sorted)
+        return false;
+    struct buf rest;
+    buf_init(&rest);
+    buf_append(&rest, rt->data, coll->array_begin);
+    buf_puts(&rest, "[]");
+    buf_append(&rest, rt->data + coll->array_end, rt->len - coll->array_end);
+    json_t *doc = json_loadb(rest.data, rest.len, JSON_ALLOW_NUL, NULL);
+    bool ok = json_is_array(json_object_get(doc, "features"));
+    json_decref(doc);
+    buf_cleanup(&rest);
+    return ok;
+}
+
+/* A batch of parsed features and their COPY text, from the parser thread to the store. */
+struct replay_batch {
+    struct quake *q;
+    size_t n;
+    struct buf copy;
+};
+
+static void batch_free(struct replay_batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        quake_cleanup(&b->q[i]);
+    free(b->q);
+    buf_cleanup(&b->copy);
+    free(b);
+}
+
+#define PIPE_DEPTH 3 /* batches parsed ahead of the one being stored */
+
+struct replay_pipe {
+    const char *text;
+    const struct quake_collection *coll;
+    size_t batch;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct replay_batch *ring[PIPE_DEPTH];
+    size_t head, count;
+    bool eof;  /* the parser is done: no batch after those in the ring */
+    bool quit; /* the store side gave up: the parser stops */
+    uint64_t features, invalid; /* the parser's, read once it is joined */
+};
+
+/* Hands b to the store side; false (b not taken) when it has quit. */
+static bool pipe_push(struct replay_pipe *p, struct replay_batch *b)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->count == PIPE_DEPTH && !p->quit)
+        pthread_cond_wait(&p->cv, &p->mu);
+    bool ok = !p->quit;
+    if (ok) {
+        p->ring[(p->head + p->count) % PIPE_DEPTH] = b;
+        p->count++;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+/* The next batch, or NULL once the parser is done and everything was taken. */
+static struct replay_batch *pipe_pop(struct replay_pipe *p)
+{
+    struct replay_batch *b = NULL;
+    pthread_mutex_lock(&p->mu);
+    while (p->count == 0 && !p->eof)
+        pthread_cond_wait(&p->cv, &p->mu);
+    if (p->count) {
+        b = p->ring[p->head];
+        p->head = (p->head + 1) % PIPE_DEPTH;
+        p->count--;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return b;
+}
+
+/* The parser thread: each feature's text through jansson and feature.c, in file order, in
+ * batches of quakes_batch_size with their COPY text encoded. */
+static void *replay_parser(void *arg)
+{
+    struct replay_pipe *p = arg;
+    struct replay_batch *b = NULL;
+    size_t refused = 0;
+    char why[256];
+
+    for (size_t i = 0; i < p->coll->n; i++) {
+        if (!b) {
+            if (stopping())
+                break;
+            b = xcalloc(1, sizeof *b);
+            b->q = xmalloc(p->batch * sizeof *b->q);
+            buf_init(&b->copy);
+        }
+        const struct quake_span *sp = &p->coll->v[i];
+        json_error_t je;
+        /* U+0000 is allowed so that feature.c refuses the feature with its reason */
+        json_t *f = json_loadb(p->text + sp->off, sp->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+        if (f && quake_feature_parse(f, &b->q[b->n], why, sizeof why) == 0) {
+            b->n++;
+            p->features++;
+        } else {
+            if (!f)
+                snprintf(why, sizeof why, "invalid JSON at column %d: %s", je.column, je.text);
+            if (refused++ < REFUSED_LOG_MAX)
+                log_refused("replay", f ? quake_feature_id(f) : NULL, why);
+            count(C_INVALID, 1);
+        }
+        json_decref(f);
+        if (b->n == p->batch) {
+            quake_store_encode(b->q, b->n, &b->copy);
+            if (!pipe_push(p, b))
+                break;
+            b = NULL;
+        }
+    }
+    if (b && b->n) {
+        quake_store_encode(b->q, b->n, &b->copy);
+        if (pipe_push(p, b))
+            b = NULL;
+    }
+    batch_free(b);
+    if (refused > REFUSED_LOG_MAX)
+        log_msg(LOG_WARN, NULL, "quake features refused, not logged one by one", "source=replay more=%zu",
+                refused - REFUSED_LOG_MAX);
+    p->invalid = refused;
+    pthread_mutex_lock(&p->mu);
+    p->eof = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Stores a streamable file (see streamable) while the parser thread parses it. Returns 0, or -1
+ * when the database failed or a stop came (logged). */
+static int replay_stream(const struct replay_text *rt, const struct quake_collection *coll, struct totals *t)
+{
+    struct replay_pipe p = {.text = rt->data, .coll = coll, .batch = (size_t)set.batch_size};
+    pthread_t parser;
+    int rc = 0;
+
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    int e = pthread_create(&parser, NULL, replay_parser, &p); /* SIGTERM/SIGINT stay blocked */
+    if (e != 0) {
+        log_msg(LOG_ERROR, NULL, "quakes replay cannot start its parser thread", "%s", strerror(e));
+        rc = -1;
+        goto out;
+    }
+    for (struct replay_batch *b; (b = pipe_pop(&p)) != NULL;) {
+        rc = stopping() ? -1 : store_part(b->q, b->n, &b->copy, "replay", t);
+        batch_free(b);
+        if (rc < 0)
+            break;
+        prune_maybe();
+    }
+    pthread_mutex_lock(&p.mu);
+    p.quit = true;
+    pthread_cond_broadcast(&p.cv);
+    pthread_mutex_unlock(&p.mu);
+    pthread_join(parser, NULL);
+    for (; p.count; p.count--, p.head = (p.head + 1) % PIPE_DEPTH)
+        batch_free(p.ring[p.head]);
+    t->features += p.features;
+    t->invalid += p.invalid;
+out:
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.mu);
+    return rc;
+}
+
+/* Replays a file in event-time order. A file already in that order, at --speed 0 without
+ * --shift-to-now, is stored while it is parsed (replay_stream); any other is parsed whole with
+ * jansson, then sorted. */
 static int run_replay(const char *file, double speed, bool shift)
 {
     char err[512];
     struct totals t = {0};
     struct quake_vec qv = {0};
+    struct replay_text rt = {0};
+    struct quake_collection coll = {0};
     json_error_t je;
+    json_t *doc = NULL;
     int status = 1;
     int64_t delta = 0;
 
-    json_t *doc = json_load_file(file, JSON_ALLOW_NUL, &je);
-    if (!doc) {
-        log_msg(LOG_ERROR, NULL, "quakes replay file unreadable", "file=%s line=%d column=%d error=%s", file,
-                je.line, je.column, je.text);
+    if (replay_open(file, &rt, err, sizeof err) < 0) {
+        log_msg(LOG_ERROR, NULL, "quakes replay file unreadable", "file=%s error=%s", file, err);
         goto out;
     }
-    if (collect(doc, "replay", &qv, &t, err, sizeof err) < 0) {
-        log_msg(LOG_ERROR, NULL, "quakes replay file unusable", "file=%s error=%s", file, err);
-        goto out;
+    bool stream = speed == 0 && !shift && streamable(&rt, &coll);
+    if (!stream) {
+        quake_collection_cleanup(&coll);
+        if (!(doc = json_loadb(rt.data, rt.len, JSON_ALLOW_NUL, &je))) {
+            log_msg(LOG_ERROR, NULL, "quakes replay file unreadable", "file=%s line=%d column=%d error=%s", file,
+                    je.line, je.column, je.text);
+            goto out;
+        }
+        if (collect(doc, "replay", &qv, &t, err, sizeof err) < 0) {
+            log_msg(LOG_ERROR, NULL, "quakes replay file unusable", "file=%s error=%s", file, err);
+            goto out;
+        }
+        if (shift)
+            delta = shift_to_now(doc, &qv, &t);
+        json_decref(doc);
+        doc = NULL;
+        qsort(qv.v, qv.n, sizeof *qv.v, cmp_quake);
     }
-    if (shift)
-        delta = shift_to_now(doc, &qv, &t);
-    json_decref(doc);
-    doc = NULL;
-    qsort(qv.v, qv.n, sizeof *qv.v, cmp_quake);
 
     struct log_line l;
     if (log_begin(&l, LOG_INFO, "quakes replay started", NULL)) {
         jsonw_kv_str(&l.w, "file", file);
-        jsonw_kv_int(&l.w, "features", (int64_t)qv.n);
+        /* streamed: features found, not yet validated (the done line counts the invalid ones) */
+        jsonw_kv_int(&l.w, "features", (int64_t)(stream ? coll.n : qv.n));
         jsonw_kv_int(&l.w, "invalid", (int64_t)t.invalid);
         jsonw_kv_double(&l.w, "speed", speed);
         jsonw_kv_int(&l.w, "shift_ms", delta);
+        jsonw_kv_bool(&l.w, "streamed", stream);
         log_end(&l);
     }
     if (store_ready(g.db_attempts) < 0)
         goto out;
     prune_maybe();
-    if (speed == 0) {
+    if (stream) {
+        if (replay_stream(&rt, &coll, &t) < 0)
+            goto out;
+    } else if (speed == 0) {
         if (store_all(qv.v, qv.n, "replay", &t) < 0)
             goto out;
     } else {
@@ -807,7 +1070,7 @@ static int run_replay(const char *file, double speed, bool shift)
             while (j < qv.n && j - i < batch &&
                    (double)base + (double)(qv.v[j].time_ms - qv.v[0].time_ms) / speed <= now)
                 j++;
-            if (store_part(qv.v + i, j - i, "replay", &t) < 0)
+            if (store_part(qv.v + i, j - i, NULL, "replay", &t) < 0)
                 goto out;
             prune_maybe();
             i = j;
@@ -829,6 +1092,8 @@ out:
     }
     json_decref(doc);
     vec_free(&qv);
+    quake_collection_cleanup(&coll);
+    replay_close(&rt);
     return status;
 }
 

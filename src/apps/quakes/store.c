@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,15 +151,20 @@ static void copy_text(struct buf *b, const char *s)
         return;
     }
     const char *run = s;
-    for (; *s; s++) {
+    for (;; s++) {
+        static const bool special[256] = {['\0'] = true, ['\\'] = true, ['\t'] = true, ['\n'] = true, ['\r'] = true};
+        while (!special[(unsigned char)*s])
+            s++;
         const char *esc = NULL;
         switch (*s) {
+        case '\0': break;
         case '\\': esc = "\\\\"; break;
         case '\t': esc = "\\t"; break;
         case '\n': esc = "\\n"; break;
         case '\r': esc = "\\r"; break;
-        default: continue;
         }
+        if (!esc)
+            break;
         buf_append(b, run, (size_t)(s - run));
         buf_puts(b, esc);
         run = s + 1;
@@ -239,8 +245,16 @@ static void copy_row(struct buf *b, size_t ord, const struct quake *q)
 
 #define COPY_CHUNK (256 * 1024)
 
-/* Streams the rows; returns 0 or an error class (the COPY is then ended with an error). */
-static int copy_rows(PGconn *pg, const struct quake *q, size_t n, char *err, size_t errlen)
+void quake_store_encode(const struct quake *q, size_t n, struct buf *out)
+{
+    for (size_t i = 0; i < n; i++)
+        copy_row(out, i, &q[i]);
+}
+
+/* Streams the rows: q[0..n) encoded here chunk by chunk (PostgreSQL reads one chunk while the
+ * next is encoded), or the text `pre` already encoded. Returns 0 or an error class (the COPY is
+ * then ended with an error). */
+static int copy_rows(PGconn *pg, const struct quake *q, size_t n, const struct buf *pre, char *err, size_t errlen)
 {
     PGresult *r = PQexec(pg, SQL_COPY);
     int rc = 0;
@@ -251,19 +265,29 @@ static int copy_rows(PGconn *pg, const struct quake *q, size_t n, char *err, siz
         return rc;
     }
     PQclear(r);
-    struct buf b;
-    buf_init(&b);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        copy_row(&b, i, &q[i]);
-        if (b.len >= COPY_CHUNK || i + 1 == n) {
-            if (PQputCopyData(pg, b.data, (int)b.len) != 1) {
+    if (pre) {
+        for (size_t off = 0; off < pre->len && rc == 0; off += COPY_CHUNK) {
+            size_t m = pre->len - off < COPY_CHUNK ? pre->len - off : COPY_CHUNK;
+            if (PQputCopyData(pg, pre->data + off, (int)m) != 1) {
                 set_err(err, errlen, "COPY data", PQerrorMessage(pg));
                 rc = STRATA_EUNAVAIL;
             }
-            buf_reset(&b);
         }
+    } else {
+        struct buf b;
+        buf_init(&b);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            copy_row(&b, i, &q[i]);
+            if (b.len >= COPY_CHUNK || i + 1 == n) {
+                if (PQputCopyData(pg, b.data, (int)b.len) != 1) {
+                    set_err(err, errlen, "COPY data", PQerrorMessage(pg));
+                    rc = STRATA_EUNAVAIL;
+                }
+                buf_reset(&b);
+            }
+        }
+        buf_cleanup(&b);
     }
-    buf_cleanup(&b);
     if (PQputCopyEnd(pg, rc ? "aborted by strata" : NULL) != 1 && rc == 0) {
         set_err(err, errlen, "COPY end", PQerrorMessage(pg));
         rc = STRATA_EUNAVAIL;
@@ -288,8 +312,8 @@ static uint64_t col_u64(const PGresult *r, int col)
     return strtoull(PQgetvalue(r, 0, col), NULL, 10);
 }
 
-int quake_store_upsert(struct quake_store *s, const struct quake *q, size_t n, struct quake_store_counts *c,
-                       char *err, size_t errlen)
+static int upsert(struct quake_store *s, const struct quake *q, size_t n, const struct buf *pre,
+                  struct quake_store_counts *c, char *err, size_t errlen)
 {
     PGconn *pg = s->pg;
     PGresult *r = NULL;
@@ -299,7 +323,7 @@ int quake_store_upsert(struct quake_store *s, const struct quake *q, size_t n, s
     if (n == 0)
         return 0;
     if ((rc = exec_simple(pg, "BEGIN", PGRES_COMMAND_OK, "BEGIN", err, errlen)) < 0 ||
-        (rc = copy_rows(pg, q, n, err, errlen)) < 0)
+        (rc = copy_rows(pg, q, n, pre, err, errlen)) < 0)
         goto out;
     r = PQexec(pg, SQL_UPSERT);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
@@ -333,6 +357,18 @@ out:
         memset(c, 0, sizeof *c);
     }
     return rc;
+}
+
+int quake_store_upsert(struct quake_store *s, const struct quake *q, size_t n, struct quake_store_counts *c,
+                       char *err, size_t errlen)
+{
+    return upsert(s, q, n, NULL, c, err, errlen);
+}
+
+int quake_store_upsert_encoded(struct quake_store *s, const struct buf *copy, size_t n,
+                               struct quake_store_counts *c, char *err, size_t errlen)
+{
+    return upsert(s, NULL, n, copy, c, err, errlen);
 }
 
 /* ---- change log, backfill progress --------------------------------------------------------- */

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "apps/quakes/feature.h"
+#include "core/buf.h"
 #include "core/err.h"
 
 struct quake_store; /* a connection and its staging table */
@@ -43,6 +44,14 @@ void quake_store_free(struct quake_store *s);
  * value: retry in smaller parts to find it), STRATA_EIO (anything else). */
 int quake_store_upsert(struct quake_store *s, const struct quake *q, size_t n, struct quake_store_counts *c,
                        char *err, size_t errlen) STRATA_MUST_CHECK;
+
+/* Appends the COPY text quake_store_upsert would send for q[0..n) to out. Pure (no connection):
+ * another thread may encode the next batch while one is stored. */
+void quake_store_encode(const struct quake *q, size_t n, struct buf *out);
+
+/* quake_store_upsert of n quakes whose COPY text quake_store_encode wrote to copy. */
+int quake_store_upsert_encoded(struct quake_store *s, const struct buf *copy, size_t n,
+                               struct quake_store_counts *c, char *err, size_t errlen) STRATA_MUST_CHECK;
 
 /* Deletes change-log rows older than retention_ms; *removed gets how many. */
 int quake_store_prune(struct quake_store *s, int64_t retention_ms, uint64_t *removed, char *err,
