@@ -453,14 +453,24 @@ static void *reload_main(void *unused)
             if (pg)
                 reload(pg); /* changes made while disconnected */
         }
+        /* A notification that arrived while a reload ran its queries on this connection was
+         * read by libpq then and waits in its queue: the socket will not wake poll for it. */
+        bool queued = false;
+        if (pg) {
+            PGnotify *nt;
+            while ((nt = PQnotifies(pg))) {
+                queued = true;
+                PQfreemem(nt);
+            }
+        }
         struct pollfd fds[3] = {{stop_pipe[0], POLLIN, 0}, {pg ? PQsocket(pg) : -1, POLLIN, 0},
                                 {poke_pipe[0], POLLIN, 0}};
-        int n = poll(fds, 3, pg ? (int)reload_ms : 1000);
+        int n = poll(fds, 3, queued ? 0 : pg ? (int)reload_ms : 1000);
         if (n > 0 && (fds[0].revents & POLLIN))
             break;
         if (!pg)
             continue;
-        bool changed = n == 0; /* periodic safety net */
+        bool changed = queued || n == 0; /* queued, or the periodic safety net */
         uint64_t serving = atomic_load(&sync_requested); /* tickets taken before this reload starts */
         if (n > 0 && (fds[2].revents & POLLIN)) {
             char drain[64];

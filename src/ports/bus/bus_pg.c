@@ -77,6 +77,17 @@ static PGconn *listen_all(struct bus_pg *b)
     return pg;
 }
 
+static void dispatch(struct bus_pg *b, PGconn *pg)
+{
+    PGnotify *nt;
+    while ((nt = PQnotifies(pg))) {
+        for (size_t i = 0; i < b->nsubs; i++)
+            if (!strcmp(b->subs[i].channel, nt->relname))
+                b->subs[i].cb(b->subs[i].arg, nt->relname, nt->extra ? nt->extra : "");
+        PQfreemem(nt);
+    }
+}
+
 static void *pg_main(void *arg)
 {
     struct bus_pg *b = arg;
@@ -91,6 +102,10 @@ static void *pg_main(void *arg)
                     b->subs[i].cb(b->subs[i].arg, b->subs[i].channel, NULL);
             }
         }
+        /* notifications libpq already read (while a LISTEN ran) wait in its queue: the socket
+         * will not wake poll for them */
+        if (pg)
+            dispatch(b, pg);
         struct pollfd fds[2] = {{b->stop_pipe[0], POLLIN, 0}, {pg ? PQsocket(pg) : -1, POLLIN, 0}};
         int n = poll(fds, 2, pg ? 30000 : backoff);
         if (n > 0 && (fds[0].revents & POLLIN))
@@ -106,13 +121,7 @@ static void *pg_main(void *arg)
                 pg = NULL;
                 continue;
             }
-            PGnotify *nt;
-            while ((nt = PQnotifies(pg))) {
-                for (size_t i = 0; i < b->nsubs; i++)
-                    if (!strcmp(b->subs[i].channel, nt->relname))
-                        b->subs[i].cb(b->subs[i].arg, nt->relname, nt->extra ? nt->extra : "");
-                PQfreemem(nt);
-            }
+            dispatch(b, pg);
         }
     }
     if (pg)
