@@ -305,7 +305,7 @@ def cmd_prepare(args):
     psql(args, "".join(f"DROP INDEX {n}; " for n in drops) +
          "CREATE INDEX quakes_naive_time_id ON quakes_copy (time DESC, id);"
          " ALTER TABLE quakes_copy RENAME TO quakes_naive;"
-         " VACUUM ANALYZE quakes; VACUUM ANALYZE quakes_naive; VACUUM ANALYZE quake_events;"
+         " VACUUM ANALYZE quakes; VACUUM quakes; VACUUM ANALYZE quakes_naive; VACUUM ANALYZE quake_events;"
          " ALTER TABLE quakes RESET (autovacuum_enabled); ALTER TABLE quake_events RESET (autovacuum_enabled);"
          " ALTER TABLE quakes_naive RESET (autovacuum_enabled); CHECKPOINT;")
     sizes = psql(args, "SELECT pg_size_pretty(pg_total_relation_size('quakes')),"

@@ -26,7 +26,9 @@ import requests
 
 import authutil as au
 from authutil import auth_env, bearer
-from test_quakes_api import assert_circle_margin, insert_events, iso_ms, load_reference, reference, vincenty_m
+import psycopg
+from test_quakes_api import (assert_circle_margin, big, insert_events, iso_ms, load_reference, parse_sql_header,  # noqa: F401
+                             reference, vincenty_m)
 
 BASE = "/fdsnws/event/1/"
 T = 60
@@ -627,3 +629,28 @@ def test_client_leaving_mid_stream(paged, events):
             assert s.recv(4096).startswith(b"HTTP/1.1 200")
     r = qtext(paged, {"minmag": "4"})
     assert r.status_code == 200 and len(text_rows(r)) == len(ref_ids(events, {"minmag": "4"}))
+
+
+# ---- the count plan ------------------------------------------------------------------------------------
+
+def test_count_of_a_window_is_an_index_only_scan(big):
+    """FDSN count (and query without a limit, which counts first): a time window with a magnitude
+    floor reads only the time index (migration 0003 puts mag and status in it), on 200,000 rows."""
+    from test_quakes_api import SQL_H, lit, plan_nodes
+    sql, _ = parse_sql_header(SQL_H)
+    fdsn, _ = parse_sql_header(SQL_H.parent / "fdsn_sql.h", prefix="QUAKES_FDSN_SQL_", known=sql)
+    n = 44
+    with psycopg.connect(big, autocommit=True) as conn:
+        conn.execute("SET max_parallel_workers_per_gather = 0")
+        conn.execute(f"PREPARE fdsn_count AS {fdsn['QUAKES_FDSN_SQL_COUNT']}")
+        for day in range(1, 13):  # past PostgreSQL's five custom plans
+            p = [None] * n
+            p[0], p[1], p[3], p[29] = f"2023-03-{day:02d}T00:00:00Z", f"2023-03-{day + 14:02d}T00:00:00Z", 2.5, "false"
+            args = ", ".join(map(lit, p))
+            plan = conn.execute(f"EXPLAIN (FORMAT JSON) EXECUTE fdsn_count({args})").fetchone()[0][0]["Plan"]
+            nodes = [(x["Node Type"], x.get("Index Name")) for x in plan_nodes(plan)]
+            assert ("Index Only Scan", "quakes_time_id") in nodes, nodes
+            got = conn.execute(f"EXECUTE fdsn_count({args})").fetchone()[0]
+            want = conn.execute("SELECT count(*) FROM quakes WHERE time BETWEEN %s AND %s AND mag >= 2.5"
+                                " AND status <> 'deleted'", (p[0], p[1])).fetchone()[0]
+            assert got == want > 0

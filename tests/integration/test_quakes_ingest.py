@@ -373,12 +373,29 @@ def test_sorted_file_is_stored_while_parsed_in_batches(db_url, tmp_path):
 
 
 def test_unsorted_file_is_still_replayed_in_event_time_order(db_url, tmp_path):
+    """Newest first (as USGS feeds are), with ties on time broken by updated then id: streamed
+    in replay order all the same (the feature spans are sorted, not the text)."""
     t = T0
     feats = [feature(f"us{i}", t + i * 1000) for i in range(6)][::-1]
+    feats.insert(2, feature("tie-b", t + 3000, updated=t + 9000))
+    feats.insert(0, feature("tie-a", t + 3000, updated=t + 9000))
+    feats.append(feature("tie-c", t + 3000, updated=t + 3500))
     p = ingest(db_url, "--replay", str(write(tmp_path, "rev.json", feats)), "--speed", "0",
                env={"STRATA_QUAKES_BATCH_SIZE": "2"})
+    assert by_msg(records(p.stderr), "quakes replay started")[0]["streamed"] is True
+    assert [i for _, i, _ in events(db_url)] == ["us0", "us1", "us2", "tie-c", "tie-a", "tie-b", "us3", "us4",
+                                                 "us5"]
+
+
+def test_file_with_an_unkeyed_feature_is_replayed_whole(db_url, tmp_path):
+    """A sort key written with an escape: the scan cannot order it, jansson reads the whole file."""
+    t = T0
+    feats = [feature(f"uk{i}", t + i * 1000) for i in range(4)][::-1]
+    f = tmp_path / "unkeyed.json"
+    f.write_text(json.dumps(collection(feats)).replace('"uk2"', '"\\u0075k2"'))
+    p = ingest(db_url, "--replay", str(f), "--speed", "0", env={"STRATA_QUAKES_BATCH_SIZE": "2"})
     assert by_msg(records(p.stderr), "quakes replay started")[0]["streamed"] is False
-    assert [i for _, i, _ in events(db_url)] == [f"us{i}" for i in range(6)]
+    assert [i for _, i, _ in events(db_url)] == [f"uk{i}" for i in range(4)]
 
 
 @pytest.mark.parametrize("content,what", [("{not json", "unreadable"), ('{"type":"Feature"}', "unusable")])

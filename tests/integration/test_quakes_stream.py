@@ -280,10 +280,12 @@ def test_a_slow_consumer_is_still_cut_off_by_bursts(start_strata, db_url, tmp_pa
     done = threading.Event()
     reader = threading.Thread(target=lambda: fast.read_until(lambda c: done.is_set(), timeout=300))
     reader.start()
-    n, rounds = 1000, 8
+    n, rounds = 1000, 14
     try:
         # bursts of about 600 KB (more than the limit: a client that keeps up is not cut off for
-        # that), 5 MB in all: more than the kernel's socket buffers hold for the slow one
+        # that), 8.4 MB in all: more than what can wait for the slow one without the queue limit
+        # being reached (the kernel's send buffer grows to tcp_wmem's 4 MiB, plus one write in
+        # flight of up to a burst, plus the 512 KiB queue); 5 MB was not always enough
         for k in range(rounds):
             replay(s, feature_file(tmp_path, "slow", n, updated_bump=1000 * k))
         wait_until(lambda: created_count(fast) + updated_count(fast) >= n * rounds or None, 60, what="fast client")

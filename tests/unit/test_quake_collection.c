@@ -72,6 +72,42 @@ static void test_sorted(void **state)
     quake_collection_cleanup(&c);
 }
 
+static void test_sort(void **state)
+{
+    (void)state;
+    /* newest first, a tie on time broken by updated then id, an exact duplicate kept in file order */
+    const char *t = "{\"features\":["
+                    "{\"id\":\"c\",\"properties\":{\"time\":30}},"
+                    "{\"id\":\"b2\",\"properties\":{\"time\":20,\"updated\":25}},"
+                    "{\"id\":\"b1\",\"properties\":{\"time\":20,\"updated\":25}},"
+                    "{\"id\":\"b0\",\"properties\":{\"time\":20,\"updated\":21}},"
+                    "{\"id\":\"a\",\"properties\":{\"time\":10}},"
+                    "{\"id\":\"a\",\"properties\":{\"time\":10}}]}";
+    struct quake_collection c;
+    assert_int_equal(scan(t, &c), 0);
+    assert_false(c.sorted);
+    size_t dup_first = c.v[4].off, dup_second = c.v[5].off;
+    assert_true(quake_collection_sort(t, &c));
+    assert_true(c.sorted);
+    static const char *const want[] = {"a", "a", "b0", "b1", "b2", "c"};
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(c.v[i].id_len, strlen(want[i]));
+        assert_memory_equal(t + c.v[i].id_off, want[i], c.v[i].id_len);
+    }
+    assert_int_equal(c.v[0].off, dup_first);
+    assert_int_equal(c.v[1].off, dup_second);
+    quake_collection_cleanup(&c);
+    /* one unkeyed feature: nothing moves */
+    const char *u = "{\"features\":[{\"id\":\"b\",\"properties\":{\"time\":2}},"
+                    "{\"id\":\"\\u0061\",\"properties\":{\"time\":1}}]}";
+    assert_int_equal(scan(u, &c), 0);
+    size_t first = c.v[0].off;
+    assert_false(quake_collection_sort(u, &c));
+    assert_false(c.sorted);
+    assert_int_equal(c.v[0].off, first);
+    quake_collection_cleanup(&c);
+}
+
 static void test_unkeyed(void **state)
 {
     static const char *const texts[] = {
@@ -147,7 +183,7 @@ static void test_depth_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spans_and_keys), cmocka_unit_test(test_sorted),
+        cmocka_unit_test(test_spans_and_keys), cmocka_unit_test(test_sorted), cmocka_unit_test(test_sort),
         cmocka_unit_test(test_unkeyed),        cmocka_unit_test(test_last_duplicate_wins),
         cmocka_unit_test(test_refused),        cmocka_unit_test(test_depth_limit),
     };

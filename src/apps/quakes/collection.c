@@ -317,6 +317,23 @@ int quake_span_cmp(const char *text, const struct quake_span *a, const struct qu
     return a->id_len < b->id_len ? -1 : a->id_len > b->id_len;
 }
 
+static int span_order(const void *a, const void *b, void *text)
+{
+    const struct quake_span *x = a, *y = b;
+    int r = quake_span_cmp(text, x, y);
+    return r ? r : x->off < y->off ? -1 : x->off > y->off;
+}
+
+bool quake_collection_sort(const char *text, struct quake_collection *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (!c->v[i].keyed)
+            return false;
+    qsort_r(c->v, c->n, sizeof *c->v, span_order, (void *)(uintptr_t)text);
+    c->sorted = true;
+    return true;
+}
+
 int quake_collection_scan(const char *text, size_t len, struct quake_collection *out)
 {
     memset(out, 0, sizeof *out);

@@ -54,6 +54,11 @@ int quake_collection_scan(const char *text, size_t len, struct quake_collection 
  * then updated, then id (bytewise). */
 int quake_span_cmp(const char *text, const struct quake_span *a, const struct quake_span *b);
 
+/* Puts the features in replay order, (time, updated, id) and then their place in the file, by
+ * moving the spans (not the text). Every feature must be keyed; returns false (nothing moved)
+ * when one is not. Sets sorted. */
+bool quake_collection_sort(const char *text, struct quake_collection *c);
+
 void quake_collection_cleanup(struct quake_collection *c);
 
 #endif

@@ -817,11 +817,15 @@ static void replay_close(struct replay_text *rt)
     memset(rt, 0, sizeof *rt);
 }
 
-/* Whether the file can be stored while it is parsed: a FeatureCollection whose features are
- * already in replay order (collection.c), with valid JSON around its features array. */
+/* Whether the file can be stored while it is parsed: a FeatureCollection whose features all
+ * have a plainly written sort key (collection.c), put in replay order by their spans when the
+ * file is not in it already (USGS feeds are newest first), with valid JSON around its features
+ * array. */
 static bool streamable(const struct replay_text *rt, struct quake_collection *coll)
 {
-    if (quake_collection_scan(rt->data, rt->len, coll) < 0 || !coll->sorted)
+    if (quake_collection_scan(rt->data, rt->len, coll) < 0)
+        return false;
+    if (!coll->sorted && !quake_collection_sort(rt->data, coll))
         return false;
     struct buf rest;
     buf_init(&rest);
