@@ -654,3 +654,15 @@ def test_count_of_a_window_is_an_index_only_scan(big):
             want = conn.execute("SELECT count(*) FROM quakes WHERE time BETWEEN %s AND %s AND mag >= 2.5"
                                 " AND status <> 'deleted'", (p[0], p[1])).fetchone()[0]
             assert got == want > 0
+
+
+def test_the_request_obspy_sends(srv, events):
+    """ObsPy's Client.get_events(starttime=UTCDateTime(...), endtime=..., minmagnitude=4,
+    latitude=..., longitude=..., maxradius=...) sends times as 2023-08-01T00:00:00.000000 (no
+    offset), numbers as Python writes floats, and no format (QuakeML)."""
+    params = {"starttime": "2023-08-01T00:00:00.000000", "endtime": "2023-08-05T00:00:00.000000",
+              "minmagnitude": "2.0", "latitude": "61.2", "longitude": "-150.0", "maxradius": "2.7"}
+    want = ref_ids(events, params)
+    assert want
+    evs = quakeml_events(q(srv, "query", params))
+    assert [e.get("publicID").rsplit("=", 1)[-1] for e in evs] == want
