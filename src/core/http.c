@@ -470,19 +470,32 @@ void http_reply_problem(struct http_req *r, int status, const char *detail)
     http_reply_problem_fields(r, status, detail, NULL, 0);
 }
 
-void http_reply_db_error(struct http_req *r, const struct db_result *res)
+int http_db_error_info(const struct db_result *res, const char **retry_after, const char **detail)
 {
     if (res->err == STRATA_EUNAVAIL || res->err == STRATA_EBUSY) {
-        http_add_header(r, "Retry-After", "1");
-        http_reply_problem(r, 503, res->err == STRATA_EBUSY ? "the database is busy; retry shortly"
-                                                            : "the database is unavailable; retry shortly");
-    } else if (res->timed_out) {
-        http_add_header(r, "Retry-After", "5");
-        http_reply_problem(r, 503, "the query took too long and was cancelled");
-    } else {
-        /* the statement's own error was logged by db.c; the client gets no SQL */
-        http_reply_problem(r, 500, "internal error; quote the request id to the operator");
+        *retry_after = "1";
+        *detail = res->err == STRATA_EBUSY ? "the database is busy; retry shortly"
+                                           : "the database is unavailable; retry shortly";
+        return 503;
     }
+    if (res->timed_out) {
+        *retry_after = "5";
+        *detail = "the query took too long and was cancelled";
+        return 503;
+    }
+    /* the statement's own error was logged by db.c; the client gets no SQL */
+    *retry_after = NULL;
+    *detail = "internal error; quote the request id to the operator";
+    return 500;
+}
+
+void http_reply_db_error(struct http_req *r, const struct db_result *res)
+{
+    const char *retry_after, *detail;
+    int status = http_db_error_info(res, &retry_after, &detail);
+    if (retry_after)
+        http_add_header(r, "Retry-After", retry_after);
+    http_reply_problem(r, status, detail);
 }
 
 static void on_db_result(void *arg, const struct db_result *res)

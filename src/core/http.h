@@ -67,6 +67,9 @@ void http_reply_problem_fields(struct http_req *r, int status, const char *detai
 /* 503 + Retry-After for a database that is down or busy, 500 for a failed statement (the SQL
  * error is logged, never shown). */
 void http_reply_db_error(struct http_req *r, const struct db_result *res);
+/* What http_reply_db_error answers, for routes whose errors have their own format: returns the
+ * status, sets the Retry-After value (NULL: none) and a one-line description. */
+int http_db_error_info(const struct db_result *res, const char **retry_after, const char **detail);
 /* Adds a response header (copied). Call before the reply. */
 void http_add_header(struct http_req *r, const char *name, const char *value);
 /* Request header value (first), or NULL; *len gets its length. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/timefmt.h"
+#include "core/utf8.h"
 
 /* Nesting past JSONW_MAX_DEPTH is a programming error (asserted); in release builds the
  * deepest slot is shared so memory stays safe, at the cost of comma placement. */
@@ -83,44 +84,6 @@ void jsonw_arr_end(struct jsonw *w)
     close_level(w, ']', false);
 }
 
-/* Length of the valid UTF-8 sequence starting at s[0] (2..4), or 0 when it is invalid; in
- * that case *bad is the length of the maximal subpart to replace by one U+FFFD (Unicode
- * §3.9, Table 3-7: the lead byte plus the continuation bytes that were still acceptable). */
-static size_t utf8_seq(const unsigned char *s, size_t len, size_t *bad)
-{
-    unsigned char c = s[0];
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong below U+0800 */
-        else if (c == 0xED)
-            hi = 0x9F; /* surrogates U+D800..U+DFFF */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        if (c == 0xF0)
-            lo = 0x90; /* overlong below U+10000 */
-        else if (c == 0xF4)
-            hi = 0x8F; /* above U+10FFFF */
-    } else {
-        *bad = 1; /* 80..C1 (continuation or overlong lead), F5..FF */
-        return 0;
-    }
-    for (size_t i = 1; i < need; i++) {
-        unsigned char b = i < len ? s[i] : 0;
-        unsigned char l = i == 1 ? lo : 0x80, h = i == 1 ? hi : 0xBF;
-        if (i >= len || b < l || b > h) {
-            *bad = i;
-            return 0;
-        }
-    }
-    return need;
-}
-
 void jsonw_escape(struct buf *out, const char *str, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -138,7 +101,7 @@ void jsonw_escape(struct buf *out, const char *str, size_t len)
 
         if (c >= 0x80) {
             size_t bad = 0;
-            size_t n = utf8_seq(s + i, len - i, &bad);
+            size_t n = utf8_seq(s + i, len - i, NULL, &bad);
             if (n) {
                 i += n; /* valid: part of the run */
                 continue;

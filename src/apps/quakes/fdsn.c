@@ -168,20 +168,14 @@ static void fdsn_error(struct http_req *r, int status, const char *description)
     http_reply_buf(r, status, "text/plain; charset=utf-8", &b);
 }
 
-/* The database's failures as FDSN documents (http_reply_db_error's statuses and wording). */
+/* The database's failures as FDSN documents (the core's statuses and wording). */
 static void fdsn_db_error(struct http_req *r, const struct db_result *res)
 {
-    if (res->err == STRATA_EUNAVAIL || res->err == STRATA_EBUSY) {
-        http_add_header(r, "Retry-After", "1");
-        fdsn_error(r, 503, res->err == STRATA_EBUSY ? "the database is busy; retry shortly"
-                                                    : "the database is unavailable; retry shortly");
-    } else if (res->timed_out) {
-        http_add_header(r, "Retry-After", "5");
-        fdsn_error(r, 503, "the query took too long and was cancelled");
-    } else {
-        /* the statement's own error was logged by db.c; the client gets no SQL */
-        fdsn_error(r, 500, "internal error; quote the X-Request-ID of this answer to the operator");
-    }
+    const char *retry_after, *detail;
+    int status = http_db_error_info(res, &retry_after, &detail);
+    if (retry_after)
+        http_add_header(r, "Retry-After", retry_after);
+    fdsn_error(r, status, detail);
 }
 
 /* ---- request state ---------------------------------------------------------------------------- */
