@@ -666,3 +666,12 @@ def test_the_request_obspy_sends(srv, events):
     assert want
     evs = quakeml_events(q(srv, "query", params))
     assert [e.get("publicID").rsplit("=", 1)[-1] for e in evs] == want
+
+
+def test_head_of_a_streamed_answer(paged, events):
+    r = requests.head(paged.url + BASE + "query", params={"minmag": "1", "format": "text"},
+                      headers={"Accept-Encoding": "gzip"}, timeout=T)
+    assert r.status_code == 200 and r.content == b""
+    assert r.headers["Content-Type"].startswith("text/plain")
+    r = qtext(paged, {"minmag": "4"})
+    assert r.status_code == 200 and len(text_rows(r)) == len(ref_ids(events, {"minmag": "4"}))
