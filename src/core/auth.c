@@ -323,8 +323,23 @@ static PGresult *q(PGconn *pg, const char *sql, char *err, size_t errlen)
     return r;
 }
 
+/* Runs a statement that returns no rows; false (err filled) on failure. */
+static bool cmd(PGconn *pg, const char *sql, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(pg, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    return ok;
+}
+
 static struct snapshot *snap_load(PGconn *pg, char *err, size_t errlen)
 {
+    /* one snapshot of the four tables: a role change and the user it concerns, committed
+     * between two of the reads, are never seen half */
+    if (!cmd(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen))
+        return NULL;
     struct snapshot *s = xcalloc(1, sizeof *s);
     atomic_init(&s->refs, 1);
     s->res[0] = q(pg,
@@ -338,7 +353,11 @@ static struct snapshot *snap_load(PGconn *pg, char *err, size_t errlen)
                               "coalesce(extract(epoch FROM expires_at)::bigint, 0), revoked_at IS NOT NULL FROM api_keys",
                               err, errlen)
                           : NULL;
-    if (!s->res[3]) {
+    char end_err[256];
+    bool ended = cmd(pg, s->res[3] ? "COMMIT" : "ROLLBACK", end_err, sizeof end_err);
+    if (!s->res[3] || !ended) {
+        if (s->res[3])
+            snprintf(err, errlen, "%s", end_err);
         snap_unref(s);
         return NULL;
     }
