@@ -352,17 +352,25 @@ static void on_users_page(struct http_req *r, const struct db_result *res)
     reply_page(r, res->res, user_json, "u", false, 0, 0);
 }
 
-static void users_list(struct http_req *r)
+/* A page of an id-ordered list: after the cursor's id, limit + 1 rows (the extra one says
+ * "there is more"). */
+static void id_page(struct http_req *r, const char *kind, const struct db_stmt *st,
+                    void (*cb)(struct http_req *r, const struct db_result *res))
 {
     int64_t after = 0, unused;
     bool given;
-    if (!cursor_read(r, "u", false, &after, &unused, &given))
+    if (!cursor_read(r, kind, false, &after, &unused, &given))
         return;
     char a[24], lim[24];
     snprintf(a, sizeof a, "%" PRId64, after);
     snprintf(lim, sizeof lim, "%" PRId64, r->params[0].i + 1);
     const char *vals[] = {a, lim};
-    (void)http_db_query(r, &stmt_users_page, vals, on_users_page);
+    (void)http_db_query(r, st, vals, cb);
+}
+
+static void users_list(struct http_req *r)
+{
+    id_page(r, "u", &stmt_users_page, on_users_page);
 }
 
 static const struct db_stmt stmt_user_get = {
@@ -802,15 +810,7 @@ static void on_keys_page(struct http_req *r, const struct db_result *res)
 
 static void keys_list(struct http_req *r)
 {
-    int64_t after = 0, unused;
-    bool given;
-    if (!cursor_read(r, "k", false, &after, &unused, &given))
-        return;
-    char a[24], lim[24];
-    snprintf(a, sizeof a, "%" PRId64, after);
-    snprintf(lim, sizeof lim, "%" PRId64, r->params[0].i + 1);
-    const char *vals[] = {a, lim};
-    (void)http_db_query(r, &stmt_keys_page, vals, on_keys_page);
+    id_page(r, "k", &stmt_keys_page, on_keys_page);
 }
 
 static const struct db_stmt stmt_key_get = {

@@ -57,6 +57,21 @@ static int db_failed(struct cli *c)
     return 1;
 }
 
+/* The end of a command that changes one named thing (res: its rows, taken): exit status 1 and
+ * "strata: <missing>" on stderr when no row matched, else 0 and <done> on stdout. */
+static int one_changed(struct cli *c, PGresult *res, const char *missing, const char *done)
+{
+    if (!res)
+        return db_failed(c);
+    int rc = PQntuples(res) == 0;
+    if (rc)
+        fprintf(stderr, "strata: %s\n", missing);
+    else
+        printf("%s\n", done);
+    PQclear(res);
+    return rc;
+}
+
 static int cli_connect(struct cli *c)
 {
     char err[512];
@@ -348,17 +363,10 @@ static int user_passwd(struct cli *c, const struct args *a)
                         " SELECT id, pg_notify('strata_auth', 'users') FROM u",
                         2, vals);
     sodium_memzero(hash, sizeof hash);
-    if (!res)
-        return db_failed(c);
-    int rc = 0;
-    if (PQntuples(res) == 0) {
-        fprintf(stderr, "strata: no user '%s'\n", name);
-        rc = 1;
-    } else {
-        printf("password changed for '%s'\n", name);
-    }
-    PQclear(res);
-    return rc;
+    char missing[192], done[192];
+    snprintf(missing, sizeof missing, "no user '%s'", name);
+    snprintf(done, sizeof done, "password changed for '%s'", name);
+    return one_changed(c, res, missing, done);
 }
 
 static int user_set_disabled(struct cli *c, const struct args *a, bool disable)
@@ -378,17 +386,10 @@ static int user_set_disabled(struct cli *c, const struct args *a, bool disable)
                         "   jsonb_build_object('refresh_tokens_revoked', (SELECT count(*) FROM rt)) FROM u)"
                         " SELECT id, pg_notify('strata_auth', 'users') FROM u",
                         2, vals);
-    if (!res)
-        return db_failed(c);
-    int rc = 0;
-    if (PQntuples(res) == 0) {
-        fprintf(stderr, "strata: no user '%s'\n", name);
-        rc = 1;
-    } else {
-        printf("user '%s' %s\n", name, disable ? "disabled" : "enabled");
-    }
-    PQclear(res);
-    return rc;
+    char missing[192], done[192];
+    snprintf(missing, sizeof missing, "no user '%s'", name);
+    snprintf(done, sizeof done, "user '%s' %s", name, disable ? "disabled" : "enabled");
+    return one_changed(c, res, missing, done);
 }
 
 static int user_list(struct cli *c)
@@ -522,17 +523,10 @@ static int client_revoke(struct cli *c, const struct args *a)
                         "   jsonb_build_object('refresh_tokens_revoked', (SELECT count(*) FROM rt)) FROM k)"
                         " SELECT id, pg_notify('strata_auth', 'clients') FROM k",
                         1, vals);
-    if (!res)
-        return db_failed(c);
-    int rc = 0;
-    if (PQntuples(res) == 0) {
-        fprintf(stderr, "strata: no active client '%s'\n", a->pos[0]);
-        rc = 1;
-    } else {
-        printf("client '%s' revoked\n", a->pos[0]);
-    }
-    PQclear(res);
-    return rc;
+    char missing[192], done[192];
+    snprintf(missing, sizeof missing, "no active client '%s'", a->pos[0]);
+    snprintf(done, sizeof done, "client '%s' revoked", a->pos[0]);
+    return one_changed(c, res, missing, done);
 }
 
 static int cmd_client(struct cli *c, int argc, char **argv)
@@ -650,17 +644,10 @@ static int apikey_revoke(struct cli *c, const struct args *a)
                         "   jsonb_build_object('id', id, 'name', name) FROM k)"
                         " SELECT id, pg_notify('strata_auth', 'api_keys') FROM k",
                         1, vals);
-    if (!res)
-        return db_failed(c);
-    int rc = 0;
-    if (PQntuples(res) == 0) {
-        fprintf(stderr, "strata: no active API key with id %s\n", a->pos[0]);
-        rc = 1;
-    } else {
-        printf("API key %s revoked\n", a->pos[0]);
-    }
-    PQclear(res);
-    return rc;
+    char missing[192], done[192];
+    snprintf(missing, sizeof missing, "no active API key with id %s", a->pos[0]);
+    snprintf(done, sizeof done, "API key %s revoked", a->pos[0]);
+    return one_changed(c, res, missing, done);
 }
 
 static bool is_id(const char *s)

@@ -654,6 +654,16 @@ static void write_paths(struct doc *d, const struct router *r)
 
 /* ---- components ------------------------------------------------------------------------------ */
 
+/* "name": {"type": type, "description": desc} in the object being written. */
+static void schema_prop(struct jsonw *w, const char *name, const char *type, const char *desc)
+{
+    jsonw_key(w, name);
+    jsonw_obj_begin(w);
+    jsonw_kv_str(w, "type", type);
+    jsonw_kv_str(w, "description", desc);
+    jsonw_obj_end(w);
+}
+
 static void write_problem_schema(struct jsonw *w)
 {
     jsonw_key(w, "Problem");
@@ -677,11 +687,7 @@ static void write_problem_schema(struct jsonw *w)
                                    "`errors` lists invalid fields");
     jsonw_obj_end(w);
 
-    jsonw_key(w, "title");
-    jsonw_obj_begin(w);
-    jsonw_kv_str(w, "type", "string");
-    jsonw_kv_str(w, "description", "the HTTP reason phrase of the status");
-    jsonw_obj_end(w);
+    schema_prop(w, "title", "string", "the HTTP reason phrase of the status");
 
     jsonw_key(w, "status");
     jsonw_obj_begin(w);
@@ -690,17 +696,8 @@ static void write_problem_schema(struct jsonw *w)
     jsonw_kv_int(w, "maximum", 599);
     jsonw_obj_end(w);
 
-    jsonw_key(w, "detail");
-    jsonw_obj_begin(w);
-    jsonw_kv_str(w, "type", "string");
-    jsonw_kv_str(w, "description", "what went wrong with this request, for a human");
-    jsonw_obj_end(w);
-
-    jsonw_key(w, "request_id");
-    jsonw_obj_begin(w);
-    jsonw_kv_str(w, "type", "string");
-    jsonw_kv_str(w, "description", "the X-Request-ID of the request");
-    jsonw_obj_end(w);
+    schema_prop(w, "detail", "string", "what went wrong with this request, for a human");
+    schema_prop(w, "request_id", "string", "the X-Request-ID of the request");
 
     jsonw_key(w, "errors");
     jsonw_obj_begin(w);
