@@ -1,32 +1,25 @@
 /*
  * openapi_routes: the API document and the Swagger UI (see openapi_routes.h).
  *
- * Both are built on the first request that needs them, under pthread_once, because every
- * event-loop thread answers requests and the router is only final once the server runs.
- * Afterwards they are read-only.
+ * The document is rendered on the first request, under pthread_once, because every event-loop
+ * thread answers requests and the router is only final once the server runs; the UI's files
+ * are a core/webassets.c set. Afterwards both are read-only.
  */
 #include "core/openapi_routes.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/http.h"
-#include "core/log.h"
-#include "core/fileio.h"
-#include "core/mem.h"
 #include "core/openapi.h"
+#include "core/webassets.h"
 #include "core/server.h"
 
 #define ASSET_MAX_BYTES (16 * 1024 * 1024) /* swagger-ui-bundle.js is ~1.7 MB */
-#define ASSET_CACHE "public, max-age=86400"
 #define PAGE_CSP                                                                                   \
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "                 \
     "object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
@@ -105,79 +98,32 @@ static const char docs_page[] =
     "</body>\n"
     "</html>\n";
 
-struct docs_asset {
-    const char *name;
-    const char *type;
-    bool generated; /* init.js: ours, not read from the folder */
-    const char *data;
-    size_t len;
-};
+#define DOCS_DIR(path) &docs_ui_dir, "docs_ui_dir", path
+#define JS "text/javascript; charset=utf-8"
 
 /* The whitelist: nothing else under /docs/ is ever served. */
-static struct docs_asset assets[] = {
-    {"swagger-ui.css", "text/css; charset=utf-8", false, NULL, 0},
-    {"swagger-ui-bundle.js", "text/javascript; charset=utf-8", false, NULL, 0},
-    {"swagger-ui-standalone-preset.js", "text/javascript; charset=utf-8", false, NULL, 0},
-    {"favicon-32x32.png", "image/png", false, NULL, 0},
-    {"init.js", "text/javascript; charset=utf-8", true, init_js, sizeof init_js - 1},
+static struct web_asset docs_files[] = {
+    {"swagger-ui.css", DOCS_DIR("swagger-ui.css"), "text/css; charset=utf-8", NULL, 0, ""},
+    {"swagger-ui-bundle.js", DOCS_DIR("swagger-ui-bundle.js"), JS, NULL, 0, ""},
+    {"swagger-ui-standalone-preset.js", DOCS_DIR("swagger-ui-standalone-preset.js"), JS, NULL, 0, ""},
+    {"favicon-32x32.png", DOCS_DIR("favicon-32x32.png"), "image/png", NULL, 0, ""},
+    {"init.js", NULL, NULL, NULL, JS, init_js, sizeof init_js - 1, ""}, /* ours, not from the folder */
 };
-#define N_ASSETS (sizeof assets / sizeof assets[0])
 
-static pthread_once_t assets_once = PTHREAD_ONCE_INIT;
-static bool assets_ok;
-
-
-static void assets_load(void)
-{
-    struct buf path;
-    buf_init(&path);
-    assets_ok = docs_ui_dir && docs_ui_dir[0];
-    if (!assets_ok)
-        log_msg(LOG_WARN, NULL, "API docs UI disabled", "docs_ui_dir is empty: /docs answers 503");
-    for (size_t i = 0; assets_ok && i < N_ASSETS; i++) {
-        if (assets[i].generated)
-            continue;
-        char *data = NULL;
-        const char *why = "";
-        buf_reset(&path);
-        buf_printf(&path, "%s/%s", docs_ui_dir, assets[i].name);
-        if (file_read_all(path.data, ASSET_MAX_BYTES, &data, &assets[i].len, &why) < 0) {
-            log_msg(LOG_WARN, NULL, "API docs UI not installed",
-                    "cannot read %s: %s; /docs answers 503 (run scripts/ui.sh or set docs_ui_dir)",
-                    path.data, why);
-            assets_ok = false;
-            break;
-        }
-        assets[i].data = data;
-    }
-    if (!assets_ok) {
-        for (size_t i = 0; i < N_ASSETS; i++) {
-            if (!assets[i].generated) {
-                free((void *)assets[i].data);
-                assets[i].data = NULL;
-                assets[i].len = 0;
-            }
-        }
-    }
-    buf_cleanup(&path);
-}
-
-/* Loads the files once; answers 503 and returns false when they are not there. */
-static bool assets_ready(struct http_req *r)
-{
-    pthread_once(&assets_once, assets_load);
-    if (!assets_ok) {
-        http_add_header(r, "Cache-Control", "no-store");
-        http_reply_problem(r, 503, "the API docs UI (swagger-ui-dist) is not installed on this server: "
-                                   "set docs_ui_dir (STRATA_DOCS_UI_DIR) to its folder; the API "
-                                   "description is still at /openapi.json");
-    }
-    return assets_ok;
-}
+static struct web_assets docs = {
+    .v = docs_files,
+    .n = sizeof docs_files / sizeof docs_files[0],
+    .max_bytes = ASSET_MAX_BYTES,
+    .log_disabled = "API docs UI disabled",
+    .log_missing = "API docs UI not installed",
+    .unavailable = "the API docs UI (swagger-ui-dist) is not installed on this server: set docs_ui_dir "
+                   "(STRATA_DOCS_UI_DIR) to its folder; the API description is still at /openapi.json",
+    .mu = PTHREAD_MUTEX_INITIALIZER,
+};
 
 static void docs_page_handler(struct http_req *r)
 {
-    if (!assets_ready(r))
+    if (!web_assets_ready(&docs, r))
         return;
     http_add_header(r, "Content-Security-Policy", PAGE_CSP);
     http_add_header(r, "X-Content-Type-Options", "nosniff");
@@ -188,20 +134,13 @@ static void docs_page_handler(struct http_req *r)
 
 static void docs_file_handler(struct http_req *r)
 {
-    const char *name = http_path_param(r, "file");
-    const struct docs_asset *a = NULL;
-    for (size_t i = 0; name && i < N_ASSETS && !a; i++)
-        if (!strcmp(name, assets[i].name))
-            a = &assets[i];
+    const struct web_asset *a = web_assets_find(&docs, http_path_param(r, "file"));
     if (!a) {
         http_reply_problem(r, 404, "no such file in the API docs UI");
         return;
     }
-    if (!assets_ready(r))
-        return;
-    http_add_header(r, "Cache-Control", ASSET_CACHE);
-    http_add_header(r, "X-Content-Type-Options", "nosniff");
-    http_reply(r, 200, a->type, a->data, a->len);
+    if (web_assets_ready(&docs, r))
+        web_assets_reply(r, a);
 }
 
 static const struct param_spec docs_file_path[] = {

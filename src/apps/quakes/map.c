@@ -1,31 +1,21 @@
 /*
  * quakes map: GET / (the dashboard page) and GET /map/{file} (its whitelisted files); see
- * map.h. Same pattern as the Swagger UI in core/openapi_routes.c: the files are read once,
- * under pthread_once (every event-loop thread answers requests), and are read-only afterwards.
+ * map.h. The files are a core/webassets.c set, as the Swagger UI's: read once,
+ * under a mutex (every event-loop thread answers requests), and read-only afterwards.
  */
 #include "apps/quakes/map.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/config.h"
-#include "core/err.h"
 #include "core/http.h"
-#include "core/log.h"
-#include "core/fileio.h"
-#include "core/mem.h"
+#include "core/webassets.h"
 
 #define ASSET_MAX_BYTES (4 * 1024 * 1024) /* leaflet.js ~150 KB, countries-110m.json ~105 KB */
-#define ASSET_CACHE "public, max-age=86400"
 
 /* No inline script or style anywhere; the page fetches only from this server (the list, the
  * token endpoint, the stream, the atlas); Leaflet sets styles through the CSSOM, which
@@ -54,49 +44,38 @@ void quakes_map_register_config(void)
 
 /* ---- the files ------------------------------------------------------------------------------ */
 
-enum asset_dir { FROM_WEB, FROM_NPM };
-
-struct map_asset {
-    const char *name; /* under /map/ */
-    enum asset_dir dir;
-    const char *path; /* under the folder */
-    const char *type;
-    const char *data;
-    size_t len;
-    char version[17]; /* 64-bit FNV-1a of the content, hex: the page's ?v= */
-};
+#define WEB(path) &web_dir, "quakes_web_dir", path
+#define NPM(path) &assets_dir, "quakes_map_assets_dir", path
+#define JS "text/javascript; charset=utf-8"
 
 /* The whitelist: nothing else under /map/ is ever served. */
-static struct map_asset assets[] = {
-    {"map.js", FROM_WEB, "map.js", "text/javascript; charset=utf-8", NULL, 0, ""},
-    {"map.css", FROM_WEB, "map.css", "text/css; charset=utf-8", NULL, 0, ""},
-    {"favicon.svg", FROM_WEB, "favicon.svg", "image/svg+xml", NULL, 0, ""},
-    {"leaflet.js", FROM_NPM, "leaflet/dist/leaflet.js", "text/javascript; charset=utf-8", NULL, 0, ""},
-    {"leaflet.css", FROM_NPM, "leaflet/dist/leaflet.css", "text/css; charset=utf-8", NULL, 0, ""},
-    {"topojson-client.min.js", FROM_NPM, "topojson-client/dist/topojson-client.min.js",
-     "text/javascript; charset=utf-8", NULL, 0, ""},
-    {"countries-110m.json", FROM_NPM, "world-atlas/countries-110m.json", "application/json", NULL, 0, ""},
+static struct web_asset assets[] = {
+    {"map.js", WEB("map.js"), JS, NULL, 0, ""},
+    {"map.css", WEB("map.css"), "text/css; charset=utf-8", NULL, 0, ""},
+    {"favicon.svg", WEB("favicon.svg"), "image/svg+xml", NULL, 0, ""},
+    {"leaflet.js", NPM("leaflet/dist/leaflet.js"), JS, NULL, 0, ""},
+    {"leaflet.css", NPM("leaflet/dist/leaflet.css"), "text/css; charset=utf-8", NULL, 0, ""},
+    {"topojson-client.min.js", NPM("topojson-client/dist/topojson-client.min.js"), JS, NULL, 0, ""},
+    {"countries-110m.json", NPM("world-atlas/countries-110m.json"), "application/json", NULL, 0, ""},
 };
-#define N_ASSETS (sizeof assets / sizeof assets[0])
 enum { A_MAP_JS, A_MAP_CSS, A_FAVICON, A_LEAFLET_JS, A_LEAFLET_CSS, A_TOPOJSON, A_ATLAS };
 
-static pthread_once_t assets_once = PTHREAD_ONCE_INIT;
-static bool assets_ok;
 static struct buf page; /* the HTML, built once the versions are known; process lifetime */
+static void page_build(void);
 
-
-static void version_of(struct map_asset *a)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < a->len; i++) {
-        h ^= (unsigned char)a->data[i];
-        h *= 0x100000001b3ull;
-    }
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 15; i >= 0; i--, h >>= 4)
-        a->version[i] = hex[h & 15];
-    a->version[16] = '\0';
-}
+static struct web_assets files = {
+    .v = assets,
+    .n = sizeof assets / sizeof assets[0],
+    .max_bytes = ASSET_MAX_BYTES,
+    .log_disabled = "quakes map disabled",
+    .log_missing = "quakes map not installed",
+    .unavailable = "the earthquake dashboard's files are not installed on this server: set quakes_web_dir "
+                   "(STRATA_QUAKES_WEB_DIR) to the folder of map.js and quakes_map_assets_dir "
+                   "(STRATA_QUAKES_MAP_ASSETS_DIR) to a node_modules folder holding leaflet, "
+                   "topojson-client and world-atlas; the API itself is at /api/v1/earthquakes",
+    .on_loaded = page_build,
+    .mu = PTHREAD_MUTEX_INITIALIZER,
+};
 
 /* "/map/<name>?v=<version>" as two printf arguments for "/map/%s?v=%s" */
 #define URL_ARGS(i) assets[i].name, assets[i].version
@@ -193,61 +172,11 @@ static void page_build(void)
              "</html>\n");
 }
 
-static void assets_load(void)
-{
-    struct buf path;
-    buf_init(&path);
-    assets_ok = web_dir && web_dir[0] && assets_dir && assets_dir[0];
-    if (!assets_ok)
-        log_msg(LOG_WARN, NULL, "quakes map disabled",
-                "quakes_web_dir or quakes_map_assets_dir is empty: / answers 503");
-    for (size_t i = 0; assets_ok && i < N_ASSETS; i++) {
-        char *data = NULL;
-        const char *why = "";
-        buf_reset(&path);
-        buf_printf(&path, "%s/%s", assets[i].dir == FROM_WEB ? web_dir : assets_dir, assets[i].path);
-        if (file_read_all(path.data, ASSET_MAX_BYTES, &data, &assets[i].len, &why) < 0) {
-            log_msg(LOG_WARN, NULL, "quakes map not installed",
-                    "cannot read %s: %s; / answers 503 (run scripts/ui.sh, or set %s)", path.data, why,
-                    assets[i].dir == FROM_WEB ? "quakes_web_dir" : "quakes_map_assets_dir");
-            assets_ok = false;
-            break;
-        }
-        assets[i].data = data;
-        version_of(&assets[i]);
-    }
-    if (assets_ok) {
-        page_build();
-    } else {
-        for (size_t i = 0; i < N_ASSETS; i++) {
-            free((void *)assets[i].data);
-            assets[i].data = NULL;
-            assets[i].len = 0;
-        }
-    }
-    buf_cleanup(&path);
-}
-
-/* Loads the files once; answers 503 and returns false when they are not there. */
-static bool assets_ready(struct http_req *r)
-{
-    pthread_once(&assets_once, assets_load);
-    if (!assets_ok) {
-        http_add_header(r, "Cache-Control", "no-store");
-        http_reply_problem(r, 503, "the earthquake dashboard's files are not installed on this server: "
-                                   "set quakes_web_dir (STRATA_QUAKES_WEB_DIR) to the folder of map.js and "
-                                   "quakes_map_assets_dir (STRATA_QUAKES_MAP_ASSETS_DIR) to a node_modules "
-                                   "folder holding leaflet, topojson-client and world-atlas; the API "
-                                   "itself is at /api/v1/earthquakes");
-    }
-    return assets_ok;
-}
-
 /* ---- handlers ------------------------------------------------------------------------------ */
 
 static void page_handler(struct http_req *r)
 {
-    if (!assets_ready(r))
+    if (!web_assets_ready(&files, r))
         return;
     http_add_header(r, "Content-Security-Policy", PAGE_CSP);
     http_add_header(r, "X-Content-Type-Options", "nosniff");
@@ -259,22 +188,16 @@ static void page_handler(struct http_req *r)
 
 static void file_handler(struct http_req *r)
 {
-    const char *name = http_path_param(r, "file");
-    const struct map_asset *a = NULL;
-    for (size_t i = 0; name && i < N_ASSETS && !a; i++)
-        if (!strcmp(name, assets[i].name))
-            a = &assets[i];
+    const struct web_asset *a = web_assets_find(&files, http_path_param(r, "file"));
     if (!a) {
         http_reply_problem(r, 404, "no such file in the earthquake dashboard");
         return;
     }
-    if (!assets_ready(r))
+    if (!web_assets_ready(&files, r))
         return;
-    http_add_header(r, "Cache-Control", ASSET_CACHE);
-    http_add_header(r, "X-Content-Type-Options", "nosniff");
     if (a == &assets[A_FAVICON]) /* an SVG opened on its own is a document: nothing runs in it */
         http_add_header(r, "Content-Security-Policy", "default-src 'none'");
-    http_reply(r, 200, a->type, a->data, a->len);
+    web_assets_reply(r, a);
 }
 
 /* ---- routes -------------------------------------------------------------------------------- */
