@@ -37,9 +37,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import measure as M  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "scripts"))
+import quakes_sql  # noqa: E402
+
 REPO = os.path.dirname(HERE)
-SQL_H = os.path.join(REPO, "src", "apps", "quakes", "sql.h")
-FDSN_SQL_H = os.path.join(REPO, "src", "apps", "quakes", "fdsn_sql.h")
 WINDOW_S = 30 * 86400
 LIST_MINMAG = "2.5"
 PAGE = 100  # rows a page shows; the server fetches PAGE + 1 (the extra row says "there is more")
@@ -79,41 +80,11 @@ LOADS = (  # kind, tool, mode
 
 # ---- sql.h ------------------------------------------------------------------------------------
 
-def parse_sql_header(paths=(SQL_H, FDSN_SQL_H)):
-    """#define QUAKES_SQL_X / QUAKES_FDSN_SQL_X followed by string literals and other such macros
-    -> {name: text} (as tests/integration/test_quakes_api.py reads sql.h)."""
-    text = ""
-    for path in paths:
-        with open(path) as f:
-            text += re.sub(r"/\*.*?\*/", " ", f.read(), flags=re.S).replace("\\\n", " ") + "\n"
-    raw = {m.group(1): m.group(2)
-           for m in re.finditer(r"^\s*#define\s+(QUAKES_(?:FDSN_)?SQL_\w+)\s+(.*)$", text, flags=re.M)}
-    tok = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([A-Za-z_]\w*)|(\S+))')
-    out = {}
-
-    def resolve(name):
-        if name not in out:
-            body, pos, parts = raw[name], 0, []
-            while pos < len(body):
-                m = tok.match(body, pos)
-                if not m or m.end() == pos:
-                    break
-                pos = m.end()
-                if m.group(1) is not None:
-                    parts.append(m.group(1).encode().decode("unicode_escape"))
-                elif m.group(2):
-                    parts.append(resolve(m.group(2)))
-                else:
-                    raise RuntimeError(f"sql.h {name}: unexpected {m.group(3)!r}")
-            out[name] = "".join(parts)
-        return out[name]
-
-    for name, body in raw.items():
-        if not re.fullmatch(r"\s*\d+\s*", body):
-            resolve(name)
-        else:
-            out[name] = int(body)
-    return out, int(raw["QUAKES_SQL_NPARAMS"])
+def parse_sql_header():
+    """sql.h's and fdsn_sql.h's statements ({name: text}, integer macros as ints) and the list
+    statements' parameter count (scripts/quakes_sql.py reads them as the C preprocessor would)."""
+    texts, numbers = quakes_sql.read_headers()
+    return {**texts, **numbers}, numbers["QUAKES_SQL_NPARAMS"]
 
 
 # The list statement's parameters (sql.h's comment; filter.c fills them in this order), 1-based.

@@ -24,7 +24,6 @@ import argparse
 import math
 import os
 import random
-import re
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,8 @@ from pathlib import Path
 import psycopg
 
 REPO = Path(__file__).resolve().parents[1]
-SQL_H = REPO / "src" / "apps" / "quakes" / "sql.h"
+sys.path.insert(0, str(REPO / "scripts"))
+import quakes_sql  # noqa: E402
 
 NAIVE = ("SELECT id FROM quakes WHERE ($1::timestamptz IS NULL OR time >= $1::timestamptz)"
          " AND ($2::timestamptz IS NULL OR time <= $2::timestamptz)"
@@ -60,50 +60,15 @@ HOT = [(37.0, -122.0), (61.0, -150.0), (38.0, 142.0), (-30.0, -71.0), (-5.0, 120
 
 
 def sql_header():
-    """#define QUAKES_SQL_X made of string literals and other QUAKES_SQL_ macros -> {name: text}."""
-    text = re.sub(r"/\*.*?\*/", " ", SQL_H.read_text(), flags=re.S).replace("\\\n", " ")
-    raw = {m.group(1): m.group(2) for m in re.finditer(r"^\s*#define\s+(QUAKES_SQL_\w+)\s+(.*)$", text, flags=re.M)}
-    tok = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([A-Za-z_]\w*))')
-    out = {}
-
-    def resolve(name):
-        if name not in out:
-            body, pos, parts = raw[name], 0, []
-            while pos < len(body.rstrip()):
-                m = tok.match(body, pos)
-                pos = m.end()
-                parts.append(m.group(1).encode().decode("unicode_escape") if m.group(1) is not None
-                             else resolve(m.group(2)))
-            out[name] = "".join(parts)
-        return out[name]
-
-    for name, body in raw.items():
-        if not body.strip().isdigit():
-            resolve(name)
-    return out, int(raw["QUAKES_SQL_NPARAMS"])
-
-
-def circle_boxes(lat, lon, km):
-    """As filter.c's quake_circle_boxes."""
-    dlat = km / 110.574 * 1.001 + 1e-9
-    lo, hi = lat - dlat, lat + dlat
-    if lo <= -90 or hi >= 90:
-        return [(-180, max(lo, -90), 180, min(hi, 90))]
-    dlon = km / (111.3195 * math.cos(math.radians(max(abs(lo), abs(hi))))) * 1.001 + 1e-9
-    if dlon >= 180:
-        return [(-180, lo, 180, hi)]
-    a, b = lon - dlon, lon + dlon
-    if a <= -180:
-        return [(a + 360, lo, 180, hi), (-180, lo, b, hi)]
-    if b >= 180:
-        return [(a, lo, 180, hi), (-180, lo, b - 360, hi)]
-    return [(a, lo, b, hi)]
+    """sql.h's statements and the list statements' parameter count (scripts/quakes_sql.py)."""
+    texts, numbers = quakes_sql.read_headers(quakes_sql.SQL_H)
+    return texts, numbers["QUAKES_SQL_NPARAMS"]
 
 
 def api_params(nparams, start, end, lat, lon, km):
     p = [None] * nparams
     p[0], p[1] = start, end
-    for i, box in zip((15, 19), circle_boxes(lat, lon, km)):
+    for i, box in zip((15, 19), quakes_sql.circle_boxes(lat, lon, km)):
         p[i:i + 4] = box
     p[23], p[24], p[25] = lon, lat, km * 1000.0
     p[29], p[32], p[33] = "false", 51, False

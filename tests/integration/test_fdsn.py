@@ -636,9 +636,8 @@ def test_client_leaving_mid_stream(paged, events):
 def test_count_of_a_window_is_an_index_only_scan(big):
     """FDSN count (and query without a limit, which counts first): a time window with a magnitude
     floor reads only the time index (migration 0003 puts mag and status in it), on 200,000 rows."""
-    from test_quakes_api import SQL_H, lit, plan_nodes
-    sql, _ = parse_sql_header(SQL_H)
-    fdsn, _ = parse_sql_header(SQL_H.parent / "fdsn_sql.h", prefix="QUAKES_FDSN_SQL_", known=sql)
+    from test_quakes_api import lit, plan_nodes
+    fdsn, _ = parse_sql_header()
     n = 44
     with psycopg.connect(big, autocommit=True) as conn:
         conn.execute("SET max_parallel_workers_per_gather = 0")

@@ -23,6 +23,7 @@ import json
 import math
 import re
 import struct
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -35,9 +36,11 @@ import authutil as au
 from authutil import API_KEY_SECRET, auth_env, bearer
 from conftest import REPO, assert_problem, run_strata_cli
 
+sys.path.insert(0, str(REPO / "scripts"))
+import quakes_sql  # noqa: E402
+
 LIST = "/api/v1/earthquakes"
 DATA = REPO / "data" / "usgs_all_week_2023-08-04.geojson"
-SQL_H = REPO / "src" / "apps" / "quakes" / "sql.h"
 T = 60
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -778,54 +781,11 @@ def test_public_read_and_max_limit(servers, srv, events, users):
 
 # ---- query plans on 200,000 generated rows -------------------------------------------------------------------------
 
-def parse_sql_header(path=SQL_H, prefix="QUAKES_SQL_", known=None):
-    """#define <prefix>X followed by string literals and other such macros -> {name: text};
-    known: macros of another header this one uses (fdsn_sql.h uses sql.h's)."""
-    text = re.sub(r"/\*.*?\*/", " ", path.read_text(), flags=re.S).replace("\\\n", " ")
-    raw = {m.group(1): m.group(2)
-           for m in re.finditer(rf"^\s*#define\s+({prefix}\w+)\s+(.*)$", text, flags=re.M)}
-    tok = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([A-Za-z_]\w*)|(\S+))')
-    out = dict(known or {})
-
-    def resolve(name):
-        if name not in out:
-            body, pos, parts = raw[name], 0, []
-            while pos < len(body):
-                m = tok.match(body, pos)
-                if not m or m.end() == pos:
-                    break
-                pos = m.end()
-                if m.group(1) is not None:
-                    parts.append(m.group(1).encode().decode("unicode_escape"))
-                elif m.group(2):
-                    parts.append(resolve(m.group(2)))
-                else:
-                    raise AssertionError(f"sql.h {name}: unexpected {m.group(3)!r}")
-            out[name] = "".join(parts)
-        return out[name]
-
-    for name, body in raw.items():
-        if not re.fullmatch(r"\s*\d+\s*", body):
-            resolve(name)
-    nparams = raw.get(prefix + "NPARAMS")
-    return out, int(nparams) if nparams else None
-
-
-def circle_boxes(lat, lon, km):
-    """The prefilter boxes filter.c computes (the plans only need representative values)."""
-    dlat = km / 110.574 * 1.001 + 1e-9
-    lo, hi = lat - dlat, lat + dlat
-    if lo <= -90 or hi >= 90:
-        return [(-180, max(lo, -90), 180, min(hi, 90))]
-    dlon = km / (111.3195 * math.cos(math.radians(max(abs(lo), abs(hi))))) * 1.001 + 1e-9
-    if dlon >= 180:
-        return [(-180, lo, 180, hi)]
-    a, b = lon - dlon, lon + dlon
-    if a <= -180:
-        return [(a + 360, lo, 180, hi), (-180, lo, b, hi)]
-    if b >= 180:
-        return [(a, lo, 180, hi), (-180, lo, b - 360, hi)]
-    return [(a, lo, b, hi)]
+def parse_sql_header():
+    """sql.h's and fdsn_sql.h's statements and the list statements' parameter count, as the C
+    preprocessor reads them (scripts/quakes_sql.py)."""
+    texts, numbers = quakes_sql.read_headers()
+    return texts, numbers["QUAKES_SQL_NPARAMS"]
 
 
 def stmt_params(nparams, start=None, end=None, minmag=None, circle=None, cursor=(None, None), fetch=51):
@@ -833,7 +793,7 @@ def stmt_params(nparams, start=None, end=None, minmag=None, circle=None, cursor=
     p[0], p[1], p[3] = start, end, minmag
     if circle:
         lat, lon, km = circle
-        for i, box in zip((15, 19), circle_boxes(lat, lon, km)):
+        for i, box in zip((15, 19), quakes_sql.circle_boxes(lat, lon, km)):
             p[i:i + 4] = box
         p[23], p[24], p[25] = lon, lat, km * 1000.0
     p[29], (p[30], p[31]), p[32], p[33] = "false", cursor, fetch, False

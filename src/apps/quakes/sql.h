@@ -1,9 +1,10 @@
 /*
  * quakes sql: the text of every statement the quakes API runs, in one place, as macros made
  * of string literals and other QUAKES_SQL_* macros only. tests/integration/test_quakes_api.py
- * reads this file (it resolves the macros itself) and runs EXPLAIN (FORMAT JSON) on the very
- * text the server prepares, with representative parameters on 200,000 generated rows, to check
- * that a time window, a magnitude floor and a radius query each use an index. Keep the form:
+ * reads this file (through scripts/quakes_sql.py, as bench/ does) and runs EXPLAIN (FORMAT
+ * JSON) on the very text the server prepares, with representative parameters on 200,000
+ * generated rows, to check that a time window, a magnitude floor and a radius query each use
+ * an index. Keep the form:
  * `#define NAME` then string literals and macro names, with line continuations.
  *
  * One list statement per ordering; every filter is a parameter that is NULL when absent, in
