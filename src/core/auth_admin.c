@@ -229,21 +229,6 @@ static bool cursor_read(struct http_req *r, const char *kind, bool two, int64_t 
     return true;
 }
 
-static void url_escape(struct buf *out, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || strchr("-._~", c)) {
-            buf_putc(out, (char)c);
-        } else {
-            buf_putc(out, '%');
-            buf_putc(out, hex[c >> 4]);
-            buf_putc(out, hex[c & 15]);
-        }
-    }
-}
-
 /* Ends a page: "next_cursor" (null on the last page) and the Link header that repeats the
  * query with the new cursor. */
 static void page_end(struct http_req *r, struct jsonw *w, const char *cursor)
@@ -262,11 +247,11 @@ static void page_end(struct http_req *r, struct jsonw *w, const char *cursor)
         if (!strcmp(name, "cursor") || !r->params[i].present || !r->params[i].s)
             continue;
         buf_printf(&link, "%s=", name);
-        url_escape(&link, r->params[i].s);
+        qs_escape(&link, r->params[i].s, NULL);
         buf_putc(&link, '&');
     }
     buf_puts(&link, "cursor=");
-    url_escape(&link, cursor);
+    qs_escape(&link, cursor, NULL);
     buf_puts(&link, ">; rel=\"next\"");
     http_add_header(r, "Link", link.data);
     buf_cleanup(&link);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/mem.h"
 
 static int hexval(char c)
@@ -150,4 +151,20 @@ size_t qs_count(const struct qs *q, const char *key)
     for (size_t i = 0; i < q->n; i++)
         n += strcmp(q->pairs[i].key, key) == 0;
     return n;
+}
+
+void qs_escape(struct buf *out, const char *s, const char *also_safe)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || strchr("-._~", c) ||
+            (also_safe && strchr(also_safe, c))) {
+            buf_putc(out, (char)c);
+        } else {
+            buf_putc(out, '%');
+            buf_putc(out, hex[c >> 4]);
+            buf_putc(out, hex[c & 15]);
+        }
+    }
 }

@@ -38,5 +38,9 @@ size_t qs_count(const struct qs *q, const char *key);
 /* Decodes one percent-encoded component (no '+' rule when plus_is_space is 0). Writes at
  * most len bytes + NUL to out (out may be s). Returns decoded length or STRATA_EINVAL. */
 long qs_decode(char *out, const char *s, size_t len, int plus_is_space);
+/* Appends s percent-encoded for a query string: RFC 3986's unreserved characters
+ * (A-Z a-z 0-9 - . _ ~) and those in also_safe (e.g. ":,") are kept, every other byte is %XX. */
+struct buf;
+void qs_escape(struct buf *out, const char *s, const char *also_safe);
 
 #endif

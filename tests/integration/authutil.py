@@ -29,7 +29,7 @@ import psycopg
 import pytest
 import requests
 
-from conftest import STRATA_BIN, Strata, base_env, free_port, run_strata_cli
+from conftest import STRATA_BIN, Strata, base_env, free_port, run_strata_cli, wait_started
 
 TOKEN_PATH = "/api/v1/auth/token"
 REVOKE_PATH = "/api/v1/auth/revoke"
@@ -181,22 +181,7 @@ class Servers:
         self.started.append(srv)
         _LOG_FILES.extend([err_path, out_path])
         if ready:
-            probe = "/readyz"
-            deadline = time.monotonic() + timeout
-            while True:
-                if proc.poll() is not None:
-                    srv.check_sanitizers()
-                    pytest.fail(f"strata exited with {proc.returncode} during start; stderr:\n"
-                                f"{srv.log()[-4000:]}", pytrace=False)
-                try:
-                    if requests.get(srv.url + probe, timeout=1).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                if time.monotonic() >= deadline:
-                    pytest.fail(f"strata: {probe} not 200 within {timeout}s; stderr:\n"
-                                f"{srv.log()[-4000:]}", pytrace=False)
-                time.sleep(0.05)
+            wait_started(srv, proc, "/readyz", timeout)
         return srv
 
     def cli(self, args, env=None, check=True):

@@ -288,6 +288,26 @@ class Strata:
         return self.proc.returncode
 
 
+def wait_started(srv, proc, probe, timeout):
+    """Until GET probe answers 200; fails the test (with the server's stderr) when the process
+    exits first or timeout seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            srv.check_sanitizers()
+            pytest.fail(f"strata exited with {proc.returncode} during start; stderr:\n"
+                        f"{srv.log()[-4000:]}", pytrace=False)
+        try:
+            if requests.get(srv.url + probe, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() >= deadline:
+            pytest.fail(f"strata: {probe} not 200 within {timeout}s; stderr:\n"
+                        f"{srv.log()[-4000:]}", pytrace=False)
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def start_strata(request, db_url, tmp_path):
     """start_strata(env=None, args=("serve",), config_file=None, wait=True, ready=True)
@@ -327,22 +347,7 @@ def start_strata(request, db_url, tmp_path):
                      cmd)
         started.append(srv)
         if wait:
-            deadline = time.monotonic() + timeout
-            probe = "/readyz" if ready else "/healthz"
-            while True:
-                if proc.poll() is not None:
-                    srv.check_sanitizers()
-                    pytest.fail(f"strata exited with {proc.returncode} during start; stderr:\n"
-                                f"{srv.log()[-4000:]}", pytrace=False)
-                try:
-                    if requests.get(srv.url + probe, timeout=1).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                if time.monotonic() >= deadline:
-                    pytest.fail(f"strata: {probe} not 200 within {timeout}s; stderr:\n"
-                                f"{srv.log()[-4000:]}", pytrace=False)
-                time.sleep(0.05)
+            wait_started(srv, proc, "/readyz" if ready else "/healthz", timeout)
         return srv
 
     yield _start

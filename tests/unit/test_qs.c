@@ -182,6 +182,30 @@ static void test_decode_component(void **state)
     assert_string_equal(out, "");
 }
 
+static void test_escape(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b);
+    qs_escape(&b, "a-Z_0.9~ x/y:z,&=%\xc3\xa9", NULL);
+    assert_string_equal(b.data, "a-Z_0.9~%20x%2Fy%3Az%2C%26%3D%25%C3%A9");
+    buf_reset(&b);
+    qs_escape(&b, "2023-08-01T00:00:00Z,x:y", ":,");
+    assert_string_equal(b.data, "2023-08-01T00:00:00Z,x:y");
+    buf_reset(&b);
+    qs_escape(&b, "", ":");
+    assert_int_equal(b.len, 0);
+    /* what qs_parse reads back is what was escaped */
+    buf_reset(&b);
+    buf_puts(&b, "k=");
+    qs_escape(&b, "a b+c&d=e%f", NULL);
+    struct qs q;
+    assert_int_equal(qs_parse(&q, b.data, b.len, NULL), 0);
+    assert_string_equal(qs_get(&q, "k"), "a b+c&d=e%f");
+    qs_cleanup(&q);
+    buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +219,7 @@ int main(void)
         cmocka_unit_test(test_nul_rejected),
         cmocka_unit_test(test_too_many_pairs),
         cmocka_unit_test(test_decode_component),
+        cmocka_unit_test(test_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -243,21 +243,6 @@ static void properties_raw(struct jsonw *w, const PGresult *res, int row)
         jsonw_raw(w, PQgetvalue(res, row, QCOL_PROPERTIES), (size_t)PQgetlength(res, row, QCOL_PROPERTIES));
 }
 
-static void url_escape(struct buf *out, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || strchr("-._~:,", c)) {
-            buf_putc(out, (char)c);
-        } else {
-            buf_putc(out, '%');
-            buf_putc(out, hex[c >> 4]);
-            buf_putc(out, hex[c & 15]);
-        }
-    }
-}
-
 /* The request's path and query as the client sent them (decoded and encoded again), with the
  * cursor parameter replaced by cursor (or left out when cursor is NULL). */
 static void request_url(struct buf *out, const struct http_req *r, const char *cursor)
@@ -269,14 +254,14 @@ static void request_url(struct buf *out, const struct http_req *r, const char *c
             continue;
         buf_putc(out, sep);
         sep = '&';
-        url_escape(out, r->qs.pairs[i].key);
+        qs_escape(out, r->qs.pairs[i].key, ":,");
         buf_putc(out, '=');
-        url_escape(out, r->qs.pairs[i].value);
+        qs_escape(out, r->qs.pairs[i].value, ":,");
     }
     if (cursor) {
         buf_putc(out, sep);
         buf_puts(out, "cursor=");
-        url_escape(out, cursor);
+        qs_escape(out, cursor, ":,");
     }
 }
 

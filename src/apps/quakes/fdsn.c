@@ -74,21 +74,6 @@ enum {
 
 /* ---- error document -------------------------------------------------------------------------- */
 
-static void url_escape(struct buf *out, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || strchr("-._~:,", c)) {
-            buf_putc(out, (char)c);
-        } else {
-            buf_putc(out, '%');
-            buf_putc(out, hex[c >> 4]);
-            buf_putc(out, hex[c & 15]);
-        }
-    }
-}
-
 /* The public base (the core does not show handlers the request's authority). */
 static void base_url(struct buf *out)
 {
@@ -108,9 +93,9 @@ static void request_url(struct buf *out, const struct http_req *r)
     for (size_t i = 0; i < r->qs.n; i++) {
         buf_putc(out, sep);
         sep = '&';
-        url_escape(out, r->qs.pairs[i].key);
+        qs_escape(out, r->qs.pairs[i].key, ":,");
         buf_putc(out, '=');
-        url_escape(out, r->qs.pairs[i].value);
+        qs_escape(out, r->qs.pairs[i].value, ":,");
     }
 }
 
