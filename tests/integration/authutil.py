@@ -17,6 +17,7 @@ import hmac
 import itertools
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -224,6 +225,16 @@ def servers_fixture(request, pg, tmp_path_factory, tag):
 
 
 # --- OAuth2 ---------------------------------------------------------------------------------------
+
+def parse_client_add(out):
+    """(client_id, client_secret) from the output of `strata client add`: lines
+    "client_id: <id>" and "client_secret: <secret>". The secret is base64url, so it may begin
+    with '-': read up to the end of its line, nothing less."""
+    cid = re.search(r"^client_id: (\S+)$", out, re.M)
+    sec = re.search(r"^client_secret: (\S+)$", out, re.M)
+    assert cid and sec, f"cannot find client_id / client_secret in the output of strata client add:\n{out}"
+    return cid.group(1), sec.group(1)
+
 
 def token(base, data, auth=None, headers=None, raw=None):
     """POST /api/v1/auth/token with a form body (data: dict or list of pairs)."""

@@ -9,13 +9,12 @@ oauth_clients), the lock is released, and with the periodic reload set to an hou
 must still be known within seconds.
 """
 
-import re
 import time
 
 import pytest
 
 import authutil as au
-from authutil import auth_env, token
+from authutil import auth_env, parse_client_add, token
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +46,7 @@ def test_notification_read_during_a_reload_query_is_not_lost(servers):
         ).fetchone()[0] == 1, 10, "the reload to wait on api_keys")
         # created after the reload read oauth_clients: only its notification can bring it in
         p = servers.cli(["client", "add", "reload-bot", "--role", "viewer"], env=auth_env())
-        cid = re.search(r"client[_ ]id\W+([A-Za-z0-9][A-Za-z0-9._-]*)", p.stdout, re.I).group(1)
-        secret = re.search(r"client[_ ]secret\W+([A-Za-z0-9_\-.~+/=]{16,})", p.stdout, re.I).group(1)
+        cid, secret = parse_client_add(p.stdout)
         assert not client_known(srv.url, cid, secret)
         locker.rollback()  # the reload's query ends; its answer carries the client's notification
     wait_for(lambda: client_known(srv.url, cid, secret), 5, "the new client to be known")

@@ -10,7 +10,6 @@ and checked with openssl(1).
 """
 
 import hashlib
-import re
 import secrets
 import time
 
@@ -22,7 +21,8 @@ import requests
 import authutil as au
 from authutil import (ADMIN_PASSWORD, ADMIN_USER, AUTHZ, HS_HEADER, JWKS_PATH, JWT_SECRET, PUBLIC_CLIENT,
                       REVOKE_PATH, assert_oauth_error, assert_unauthorized, auth_env, b64u, bearer, claims,
-                      hs256, jwt_parts, login, login_resp, openssl, refresh_resp, remember, token)
+                      hs256, jwt_parts, login, login_resp, openssl, parse_client_add, refresh_resp, remember,
+                      token)
 from conftest import assert_problem
 
 
@@ -63,13 +63,6 @@ def users(srv, admin_tok):
         ("tok.rotate", "viewer"), ("tok.reuse", "viewer"), ("tok.revoke", "viewer"),
         ("tok.disable", "viewer"), ("tok.scope", "member"),
     ])
-
-
-def parse_client_add(out):
-    cid = re.search(r"client[_ ]id\W+([A-Za-z0-9][A-Za-z0-9._-]*)", out, re.I)
-    sec = re.search(r"client[_ ]secret\W+([A-Za-z0-9_\-.~+/=]{16,})", out, re.I)
-    assert cid and sec, f"cannot find client_id / client_secret in the output of strata client add:\n{out}"
-    return cid.group(1), sec.group(1)
 
 
 @pytest.fixture(scope="module")
